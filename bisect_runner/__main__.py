@@ -1,0 +1,3 @@
+from bisect_runner.cli import run
+
+run()

@@ -1,0 +1,1 @@
+"""Automated bisect against staging: strategies (pure), slots, state, and the runner loop."""
