@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bisect_runner import __version__
+from bisect_runner import __version__, actions
 from bisect_runner.config import Config, find_config, load_config
 from bisect_runner.errors import BisectRunnerError
 from bisect_runner.redact import redact
@@ -51,7 +51,15 @@ class Context:
         return self._config
 
     def emit(self, report: Report) -> None:
+        """Print the report; in GitHub Actions also publish it (step summary and step outputs)."""
         write_output(render(report, self.format), self.output)
+        if actions.in_actions():
+            actions.append_summary(report.to_markdown())
+            outputs = getattr(report, "action_outputs", None)
+            for name, value in (outputs() if callable(outputs) else {}).items():
+                actions.set_output(name, value)
+            if self.output and self.output != "-":
+                actions.set_output("report-path", str(Path(self.output).resolve()))
 
 
 def _repo_root(path: Path) -> Path:
@@ -102,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         output=args.output,
     )
     handler: Callable[[argparse.Namespace, Context], int] = args.handler
+    actions.mask_known_secrets()
     # SIGTERM (a cancelled CI job) cleans up like Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

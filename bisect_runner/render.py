@@ -20,6 +20,9 @@ Format = Literal["text", "md", "json"]
 
 
 class Report(Protocol):
+    """Optionally also `action_outputs() -> dict[str, str]`: step outputs in GitHub Actions
+    (e.g. status, culprit-sha, risk-level, event-id), published by cli.Context.emit."""
+
     def to_dict(self) -> dict[str, Any]: ...
 
     def to_text(self) -> str: ...

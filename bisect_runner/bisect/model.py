@@ -72,6 +72,17 @@ class Strategy(Protocol):
         ...
 
 
+class EndpointMismatch(Exception):
+    """The known-good commit failed or the known-bad commit passed: the premise of the bisect is
+    wrong. Raised by Strategy.record; the runner turns it into a UserError naming the ref."""
+
+    def __init__(self, position: int, expected: Literal["good", "bad"], detail: str = "") -> None:
+        super().__init__(f"position {position} was expected {expected} but was not{': ' + detail if detail else ''}")
+        self.position = position
+        self.expected = expected
+        self.detail = detail
+
+
 @dataclass(frozen=True)
 class DeployResult:
     ok: bool
