@@ -1,0 +1,1 @@
+"""The demo behind `make demo`: a small shop service, two releases, and the incident story."""
