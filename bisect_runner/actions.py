@@ -121,3 +121,40 @@ def group(title: str) -> Iterator[None]:
         yield
     finally:
         _command("::endgroup::")
+
+
+def parse_command_file(text: str) -> dict[str, str]:
+    """Read a $GITHUB_OUTPUT / $GITHUB_ENV file as the runner does: `name=value` lines and
+    `name<<DELIMITER` blocks; a later assignment of the same name wins."""
+    values: dict[str, str] = {}
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line.strip():
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            body: list[str] = []
+            while index < len(lines) and lines[index] != delimiter:
+                body.append(lines[index])
+                index += 1
+            if index >= len(lines):
+                raise ValueError(f"output {name!r}: delimiter {delimiter!r} is never closed")
+            index += 1
+            values[name] = "\n".join(body)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            values[name] = value
+        else:
+            raise ValueError(f"not an output line: {line!r}")
+    return values
+
+
+def outputs_written() -> dict[str, str]:
+    """The step outputs written so far in this step ($GITHUB_OUTPUT), e.g. by a child process."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path or not Path(path).is_file():
+        return {}
+    return parse_command_file(Path(path).read_text(encoding="utf-8"))
