@@ -30,6 +30,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # and handles them with a function set as `handler`, called as handler(args, ctx) -> exit code.
 COMMAND_MODULES: list[str] = [
     "demo",
+    "smoke",
 ]
 
 

@@ -249,7 +249,7 @@ class _NodeLoader:
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, key, f"expected a mapping, got {_node_kind(node)}")
         hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "path"}
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not (cls is Config and f.name == "path")}
         # YAML keys may use dashes or underscores.
         kwargs: dict[str, Any] = {}
         for key_node, value_node in node.value:
