@@ -256,7 +256,7 @@ def standard_outputs(command: str, report: Mapping[str, Any]) -> dict[str, str]:
     elif command == "smoke":
         passed = report.get("passed")
         if isinstance(passed, bool):
-            put("status", "pass" if passed else "fail")
+            put("status", "passed" if passed else "failed")
         else:
             put("status", report.get("status"))
     elif command == "what-changed":
@@ -294,6 +294,42 @@ def error_annotation(stderr_lines: Sequence[str], workspace: str | None) -> Erro
     return ErrorAnnotation(message, file, int(located.group("line")))
 
 
+def check_lines(spec_text: str) -> dict[str, int]:
+    """The 1-based line of each `- name: X` check in a smoke spec, for annotations."""
+    import yaml
+
+    lines: dict[str, int] = {}
+    try:
+        root = yaml.compose(spec_text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if not isinstance(root, yaml.MappingNode):
+        return lines
+    for key, value in root.value:
+        if key.value == "checks" and isinstance(value, yaml.SequenceNode):
+            for item in value.value:
+                if isinstance(item, yaml.MappingNode):
+                    for check_key, check_value in item.value:
+                        if check_key.value == "name" and isinstance(check_value, yaml.ScalarNode):
+                            lines.setdefault(str(check_value.value), check_key.start_mark.line + 1)
+    return lines
+
+
+def smoke_annotations(spec_file: str, spec_text: str, report: Mapping[str, Any]) -> list[ErrorAnnotation]:
+    """One annotation per failing check of a smoke report, pointing at the check in the spec."""
+    lines = check_lines(spec_text)
+    found: list[ErrorAnnotation] = []
+    for check in report.get("checks") or []:
+        if not isinstance(check, dict) or not check.get("failures"):
+            continue
+        reasons = check.get("reasons") or []
+        reason = str(reasons[0]) if reasons else "failed"
+        name = str(check.get("name"))
+        found.append(ErrorAnnotation(f"smoke check '{name}' failed {check['failures']} of {check.get('runs')} "
+                                     f"runs: {reason}", spec_file, lines.get(name)))
+    return found
+
+
 # --- the adapters: phases that touch processes and files ---------------------------------------
 
 
@@ -307,19 +343,16 @@ def _installed_from(action_path: Path) -> bool:
     from importlib import metadata, util
     from urllib.parse import unquote, urlparse
 
-    try:
-        direct_url = metadata.distribution("bisect-runner").read_text("direct_url.json")
-    except metadata.PackageNotFoundError:
-        return False
-    if not direct_url:
-        return False
-    info = json.loads(direct_url)
-    if not (info.get("dir_info") or {}).get("editable"):
-        return False
-    source = Path(unquote(urlparse(str(info.get("url", ""))).path))
-    if source.resolve() != action_path.resolve():
-        return False
-    return all(util.find_spec(name) is not None for name in ("yaml", "git", "github", "requests", "pathspec"))
+    # PYTHONPATH (the action path) may hold a build's egg-info: look at every installed copy.
+    for dist in metadata.distributions(name="bisect-runner"):
+        direct_url = dist.read_text("direct_url.json")
+        if not direct_url:
+            continue
+        info = json.loads(direct_url)
+        source = Path(unquote(urlparse(str(info.get("url", ""))).path))
+        if (info.get("dir_info") or {}).get("editable") and source.resolve() == action_path.resolve():
+            return all(util.find_spec(name) is not None for name in ("yaml", "git", "github", "requests", "pathspec"))
+    return False
 
 
 def _venv_python(venv: Path) -> Path:
@@ -348,7 +381,7 @@ def prepare() -> int:
     actions.set_output("python", str(python))
     actions.set_output("venv", str(venv))
     actions.set_output("cache-key", cache_key)
-    actions.set_output("pip-cache-dir", _pip_cache_dir())
+    actions.set_output("pip-cache-dir", "" if installed else _pip_cache_dir())
     return 0
 
 
@@ -443,7 +476,7 @@ def run() -> int:
         sys.stderr.flush()
         stderr_lines.append(line)
     code = process.wait()
-    return _publish(command, code, stderr_lines, output, fmt, summary_offset)
+    return _publish(command, code, stderr_lines, output, fmt, summary_offset, resolved.get("smoke-spec"))
 
 
 def _quote(arg: str) -> str:
@@ -452,11 +485,20 @@ def _quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
+def _relative_to_workspace(path: str) -> str:
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace:
+        with contextlib.suppress(ValueError):
+            return Path(path).resolve().relative_to(Path(workspace).resolve()).as_posix()
+    return path
+
+
 def _publish(command: str, code: int, stderr_lines: list[str], output: str | None, fmt: str,
-             summary_offset: int) -> int:
+             summary_offset: int, smoke_spec: str | None = None) -> int:
     written = actions.outputs_written()
     report_path = Path(output) if output else None
     has_report = bool(report_path and report_path.is_file() and code in (0, 1))
+    annotated = False
     if has_report and report_path is not None:
         if fmt == "json":
             try:
@@ -467,6 +509,12 @@ def _publish(command: str, code: int, stderr_lines: list[str], output: str | Non
                 for name, value in standard_outputs(command, data).items():
                     if name not in written:
                         actions.set_output(name, value)
+                if command == "smoke" and smoke_spec and Path(smoke_spec).is_file():
+                    spec_text = Path(smoke_spec).read_text(encoding="utf-8", errors="replace")
+                    for found in smoke_annotations(_relative_to_workspace(smoke_spec), spec_text, data):
+                        actions.annotate("error", found.message, file=found.file, line=found.line,
+                                         title="bisect-runner smoke")
+                        annotated = True
         if "report-path" not in written:
             actions.set_output("report-path", str(report_path.resolve()))
         with actions.group(f"report: {report_path}"):
@@ -480,11 +528,11 @@ def _publish(command: str, code: int, stderr_lines: list[str], output: str | Non
         actions.append_summary(f"### bisect-runner {command} failed\n\n> {message}\n\n"
                                f"Exit code {code}: {_EXIT_MEANINGS.get(code, 'failed')}.")
         added = _summary_since(summary_offset)
-    elif code == 1:
+    elif code == 1 and not annotated:
         problem = error_annotation(stderr_lines, os.environ.get("GITHUB_WORKSPACE"))
-        if problem:
-            actions.annotate("error", problem.message, file=problem.file, line=problem.line,
-                             title=f"bisect-runner {command}")
+        message = problem.message if problem else "found a problem (exit 1): see the step summary"
+        actions.annotate("error", message, file=problem.file if problem else None,
+                         line=problem.line if problem else None, title=f"bisect-runner {command}")
     if added.strip():
         base = report_path if report_path else Path(_default_output(command, "md"))
         summary_path = base.with_name(base.stem + ".summary.md")
@@ -511,6 +559,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BisectRunnerError as exc:
         actions.annotate("error", str(exc), title="bisect-runner inputs" if exc.exit_code == 2 else "bisect-runner")
         actions.append_summary(f"### bisect-runner failed\n\n> {exc}")
+        if args[0] == "run":
+            actions.set_output("exit-code", exc.exit_code)
         return exc.exit_code
 
 

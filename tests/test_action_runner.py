@@ -1,0 +1,356 @@
+"""The action and the starter workflows run as a GitHub runner runs them (tests/action_runner.py):
+action.yml's steps in order, inputs through env:, per-step GITHUB_OUTPUT and GITHUB_STEP_SUMMARY,
+a real event payload, the fake GitHub server and a local staging server on 127.0.0.1.
+Python 3.11+ is on PATH with this checkout installed, so the setup and install steps skip as they
+would on a runner that already has it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bisect_runner import action_entry
+from bisect_runner.errors import UserError
+from tests.action_runner import ROOT, Runner, RunResult, condition, evaluate, interpolate
+from tests.gitutil import TestRepo
+
+SECRET_TOKEN = "ghs_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0"
+SECRET_WEBHOOK = "https://hooks.slack.com/services/T0001/B0001/" + "s3cr3tW3bh00kPath"
+
+SMOKE_SPEC = """\
+base_url: ${STAGING_URL}
+defaults: {timeout_s: 2}
+checks:
+  - name: health
+    request: {method: GET, path: /health}
+    expect: {status: 200, json: {status: ok}}
+  - name: checkout
+    request: {method: POST, path: /api/checkout, json: {card: "4242", amount: 100}}
+    expect: {status: [200, 201], body_contains: order_id}
+"""
+
+
+# a staging service -----------------------------------------------------------------------------
+
+
+class _Staging(BaseHTTPRequestHandler):
+    broken = False
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._reply(200, {"status": "ok"})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.server.broken:  # type: ignore[attr-defined]
+            self._reply(500, {"error": "currency mismatch"})
+        else:
+            self._reply(201, {"order_id": "o-1"})
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def staging() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Staging)
+    server.broken = False  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _url(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host!s}:{port}"
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> TestRepo:
+    repo = TestRepo(tmp_path_factory.mktemp("action") / "shop")
+    repo.commit("Initial commit", {"shop/app.py": "print('shop')\n", "smoke/checkout.yml": SMOKE_SPEC,
+                                   "README.md": "shop\n"})
+    repo.tag("v2.45.0")
+    repo.merge_pr(41, "docs-typo", [("Fix a typo", {"README.md": "the shop\n"})], title="Fix a typo", author="Bob")
+    repo.merge_pr(42, "order-currency", [
+        ("Add currency to orders", {"shop/orders/migrations/0042_order_currency.py": "# migration\n"}),
+        ("Charge in the order currency", {"shop/payments/charge.py": "def charge(order):\n    return 1\n"}),
+    ], title="Charge in the order currency", author="Alice")
+    repo.tag("v2.46.0")
+    return repo
+
+
+def _runner(repo: TestRepo, tmp_path: Path, event_name: str = "push", event: dict[str, Any] | None = None,
+            env: dict[str, str] | None = None) -> Runner:
+    return Runner(repo.path, tmp_path, event_name=event_name, event=event or {"after": repo.head()},
+                  env=env)
+
+
+def _assert_secrets_masked_first(result: RunResult, *secrets: str) -> None:
+    """Masks come before any other line of the run step, and no secret appears anywhere else."""
+    run = result.step("run")
+    lines = run.stdout.splitlines()
+    first_other = next(i for i, line in enumerate(lines) if not line.startswith("::add-mask::"))
+    for secret in secrets:
+        assert lines.index(f"::add-mask::{secret}") < first_other, "printed before the secrets were masked"
+        assert f"::add-mask::{secret}" in lines
+        others = [line for line in lines if not line.startswith("::add-mask::")]
+        assert all(secret not in line for line in others)
+        assert secret not in run.stderr and secret not in result.summary
+        assert all(secret not in value for value in result.outputs.values())
+
+
+# expressions of the test runner itself -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("inputs.a || 'x'", "x"),
+        ("inputs.b || 'x'", "set"),
+        ("inputs.b == 'SET'", True),
+        ("inputs.a == '' && 'empty' || 'full'", "empty"),
+        ("!cancelled() && steps.s.outputs.p != ''", True),
+        ("steps.missing.outputs.p", None),
+        ("github.event.pull_request.number == 7", True),
+    ],
+)
+def test_expressions_evaluate_like_github(expression: str, expected: Any) -> None:
+    contexts = {"inputs": {"a": "", "b": "set"}, "steps": {"s": {"outputs": {"p": "x"}}},
+                "github": {"event": {"pull_request": {"number": 7}}}}
+    assert evaluate(expression, contexts) == expected
+
+
+def test_conditions_imply_success_and_interpolation_renders_strings() -> None:
+    contexts = {"inputs": {"n": 5.0, "f": False}}
+    assert not condition("inputs.n == 5", contexts, "failure")
+    assert condition("always() && inputs.n == 5", contexts, "failure")
+    assert interpolate("n=${{ inputs.n }} f=${{ inputs.f }}", contexts) == "n=5 f=false"
+
+
+# the action's argv, defaults and outputs (pure) --------------------------------------------------
+
+
+def test_build_argv_maps_inputs_to_flags_without_a_shell() -> None:
+    argv = action_entry.build_argv("bisect", {
+        "good": "v1", "bad": "v2", "deploy": "./deploy.sh; rm -rf /", "smoke-spec": "smoke/checkout.yml",
+        "staging-urls": "http://a.example.com, http://b.example.com\nhttp://c.example.com", "flaky": "true",
+        "max-deploys": "8", "first-parent": "false", "config": ".ci/bisect.yml", "args": "--repeat-endpoints\n",
+    }, output="/tmp/out.json", fmt="json")
+    assert argv == ["bisect", "--good", "v1", "--bad", "v2", "--deploy", "./deploy.sh; rm -rf /", "--smoke",
+                    "smoke/checkout.yml", "--staging-url", "http://a.example.com", "--staging-url",
+                    "http://b.example.com", "--staging-url", "http://c.example.com", "--flaky", "--max-deploys", "8",
+                    "--config", ".ci/bisect.yml", "--format", "json", "--output", "/tmp/out.json",
+                    "--repeat-endpoints"]
+
+
+def test_build_argv_for_every_command() -> None:
+    assert action_entry.build_argv("smoke", {"smoke-spec": "-odd.yml", "staging-urls": "http://s", "repeat": "3"},
+                                   output=None, fmt="md") == ["smoke", "./-odd.yml", "--repeat", "3",
+                                                              "--base-url", "http://s", "--format", "md"]
+    assert action_entry.build_argv("events-post", {"kind": "deploy", "service": "shop", "event-id": "e1",
+                                                   "url": "https://a\nhttps://b"}, output=None, fmt="json")[:8] == [
+        "events", "post", "--kind", "deploy", "--service", "shop", "--url", "https://a"]
+    assert action_entry.build_argv("dora", {"window": "30d"}, output=None, fmt="text")[:3] == ["dora", "--since", "30d"]
+    assert action_entry.build_argv("pr-risk", {"pr": "7", "dry-run": "true"}, output=None, fmt="json")[:4] == [
+        "pr-risk", "--pr", "7", "--dry-run"]
+
+
+@pytest.mark.parametrize(
+    ("command", "inputs", "message"),
+    [
+        ("deploy", {}, "input 'command' must be one of"),
+        ("bisect", {"good": "a", "bad": "b"}, "needs input 'deploy'"),
+        ("bisect", {"good": "a"}, "input 'bad' is required"),
+        ("risk", {"base": "a", "head": "b", "top": "five"}, "input 'top' must be a whole number"),
+        ("bisect", {"good": "a", "bad": "b", "deploy": "x", "confidence": "high"}, "input 'confidence' must be a number"),
+        ("bisect", {"good": "a", "bad": "b", "deploy": "x", "flaky": "maybe"}, "input 'flaky' must be true or false"),
+        ("smoke", {}, "input 'smoke-spec' is required"),
+    ],
+    ids=["unknown-command", "bisect-no-deploy", "bisect-no-bad", "top-nan", "confidence-nan", "flaky-word",
+         "smoke-no-spec"],
+)
+def test_build_argv_rejects_bad_inputs(command: str, inputs: dict[str, str], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        action_entry.build_argv(command, inputs, output=None, fmt="json")
+
+
+def test_risk_defaults_come_from_the_push_or_the_release() -> None:
+    tags = {"v2.46.0": "v2.45.0"}
+    push = {"before": "a" * 40, "after": "b" * 40}
+    assert action_entry.resolve_defaults("risk", {}, push, {}, tags.get)[("base")] == "a" * 40
+    release = {"release": {"tag_name": "v2.46.0"}}
+    resolved = action_entry.resolve_defaults("risk", {}, release, {"GITHUB_SHA": "c" * 40}, tags.get)
+    assert (resolved["base"], resolved["head"]) == ("v2.45.0", "v2.46.0")
+    new_branch = {"before": "0" * 40, "after": "b" * 40, "created": True}
+    with pytest.raises(UserError, match="input 'base' is required for command 'risk'"):
+        action_entry.resolve_defaults("risk", {}, new_branch, {}, lambda head: None)
+    assert action_entry.resolve_defaults("smoke", {"x": "1"}, push, {}, tags.get) == {"x": "1"}
+
+
+def test_standard_outputs_from_json_reports() -> None:
+    bisect = {"status": "found", "culprit": {"sha": "abc", "pr": 42}}
+    assert action_entry.standard_outputs("bisect", bisect) == {"status": "found", "culprit-sha": "abc",
+                                                               "culprit-pr": "42"}
+    risk = {"items": [{"level": "medium", "score": 40}, {"level": "high", "score": 75.5}]}
+    assert action_entry.standard_outputs("risk", risk) == {"risk-level": "high", "risk-score": "75.5",
+                                                           "status": "high"}
+    assert action_entry.standard_outputs("events-post", {"event": {"id": "e1", "status": "success"}}) == {
+        "event-id": "e1", "status": "success"}
+    assert action_entry.standard_outputs("smoke", {"passed": False}) == {"status": "failed"}
+    assert action_entry.standard_outputs("what-changed", {"suspect": None}) == {"status": "no-suspect"}
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["progress\n", "bisect-runner: error: ref 'v9' not found\n"], ("ref 'v9' not found", None, None)),
+        (["bisect-runner: error: /ws/.bisect-runner.yml:7: risk.top: expected a whole number\n"],
+         ("/ws/.bisect-runner.yml:7: risk.top: expected a whole number", ".bisect-runner.yml", 7)),
+        (["usage: bisect-runner risk ...\n", "bisect-runner risk: error: argument --top: invalid int value\n"],
+         ("argument --top: invalid int value", None, None)),
+        (["just progress\n"], None),
+    ],
+    ids=["plain", "config-file-line", "argparse", "none"],
+)
+def test_error_annotation_points_at_file_and_line(lines: list[str], expected: tuple[str, str | None, int | None]
+                                                  | None) -> None:
+    found = action_entry.error_annotation(lines, "/ws")
+    assert (None if found is None else (found.message, found.file, found.line)) == expected
+
+
+def test_smoke_annotations_point_at_the_failing_check() -> None:
+    report = {"checks": [{"name": "health", "runs": 1, "failures": 0, "reasons": []},
+                         {"name": "checkout", "runs": 3, "failures": 2, "reasons": ["status 500, expected 200/201"]}]}
+    (found,) = action_entry.smoke_annotations("smoke/checkout.yml", SMOKE_SPEC, report)
+    assert (found.file, found.line) == ("smoke/checkout.yml", 7)
+    assert found.message == "smoke check 'checkout' failed 2 of 3 runs: status 500, expected 200/201"
+
+
+def test_unused_inputs_are_named() -> None:
+    assert action_entry.unused_inputs("risk", {"base": "a", "flaky": "true", "kind": "deploy"}) == ["flaky"]
+
+
+# the action, run like a runner runs it ---------------------------------------------------------
+
+
+def test_smoke_passes_with_outputs_report_and_summary(shop: TestRepo, staging: ThreadingHTTPServer,
+                                                      tmp_path: Path) -> None:
+    staging.broken = False  # type: ignore[attr-defined]
+    result = _runner(shop, tmp_path).run_action({
+        "command": "smoke", "smoke-spec": "smoke/checkout.yml", "staging-urls": _url(staging), "repeat": "2",
+        "junit": "reports/smoke.xml",
+    })
+    assert not result.failed, result.log
+    assert [s.outcome for s in result.steps] == ["success", "skipped", "success", "skipped", "skipped", "success"]
+    assert result.outputs["status"] == "passed" and result.outputs["exit-code"] == "0"
+    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    assert report["passed"] is True and report["runs"] == 2
+    assert "Smoke tests ✅ passed" in result.summary
+    assert Path(result.outputs["summary-path"]).read_text().strip() in result.summary
+    assert (shop.path / "reports" / "smoke.xml").is_file()
+    assert result.annotations == []
+    assert "bisect-runner smoke: arguments" in result.groups
+
+
+def test_smoke_failure_annotates_the_check_in_the_spec(shop: TestRepo, staging: ThreadingHTTPServer,
+                                                       tmp_path: Path) -> None:
+    staging.broken = True  # type: ignore[attr-defined]
+    try:
+        result = _runner(shop, tmp_path).run_action({
+            "command": "smoke", "smoke-spec": "smoke/checkout.yml", "staging-urls": _url(staging),
+        })
+    finally:
+        staging.broken = False  # type: ignore[attr-defined]
+    assert result.failed and result.outputs["exit-code"] == "1"
+    assert result.outputs["status"] == "failed"
+    (error,) = result.errors()
+    assert (error.file, error.line, error.title) == ("smoke/checkout.yml", 7, "bisect-runner smoke")
+    assert "smoke check 'checkout' failed 1 of 1 runs" in error.message
+    assert "Smoke tests ❌ failed" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"command": "rollback"}, "input 'command' must be one of"),
+        ({"command": "bisect", "good": "v2.45.0", "bad": "v2.46.0"}, "needs input 'deploy'"),
+        ({"command": "smoke", "smoke-spec": "smoke/checkout.yml", "repeat": "twice"},
+         "input 'repeat' must be a whole number"),
+    ],
+    ids=["unknown-command", "bisect-without-deploy", "repeat-not-a-number"],
+)
+def test_bad_inputs_fail_the_step_with_an_annotation(shop: TestRepo, tmp_path: Path, inputs: dict[str, str],
+                                                     message: str) -> None:
+    result = _runner(shop, tmp_path).run_action(inputs)
+    assert result.failed and result.step("run").exit_code == 2
+    (error,) = result.errors()
+    assert message in error.message and error.title == "bisect-runner inputs"
+    assert message in result.summary
+    assert result.outputs["exit-code"] == "2"
+
+
+def test_spec_errors_point_at_the_spec_line(shop: TestRepo, tmp_path: Path) -> None:
+    (shop.path / "smoke" / "broken.yml").write_text("base_url: http://127.0.0.1:9\nchecks:\n  - name: x\n"
+                                                     "    request: {method: GET, path: /}\n    expect: {stauts: 200}\n")
+    try:
+        result = _runner(shop, tmp_path).run_action({"command": "smoke", "smoke-spec": "smoke/broken.yml"})
+    finally:
+        (shop.path / "smoke" / "broken.yml").unlink()
+    assert result.step("run").exit_code == 2
+    (error,) = result.errors()
+    assert (error.file, error.line) == ("smoke/broken.yml", 5)
+    assert "stauts" in error.message
+
+
+def test_secrets_are_masked_before_anything_prints(shop: TestRepo, staging: ThreadingHTTPServer,
+                                                   tmp_path: Path) -> None:
+    result = _runner(shop, tmp_path).run_action({
+        "command": "smoke", "smoke-spec": "smoke/checkout.yml", "staging-urls": _url(staging),
+        "github-token": SECRET_TOKEN, "slack-webhook-url": SECRET_WEBHOOK,
+    })
+    assert not result.failed, result.log
+    _assert_secrets_masked_first(result, SECRET_TOKEN, SECRET_WEBHOOK)
+
+
+def test_inputs_never_reach_a_shell(shop: TestRepo, staging: ThreadingHTTPServer, tmp_path: Path) -> None:
+    """A hostile input is an argument, never code: no file named `pwned` appears."""
+    hostile = "reports/$(touch pwned)`touch pwned2`;touch pwned3.xml"
+    result = _runner(shop, tmp_path).run_action({
+        "command": "smoke", "smoke-spec": "smoke/checkout.yml", "staging-urls": _url(staging), "junit": hostile,
+    })
+    assert not result.failed, result.log
+    assert not list(shop.path.glob("pwned*")) and not list(tmp_path.glob("pwned*"))
+    assert (shop.path / hostile).is_file()
+    (shop.path / hostile).unlink()
+
+
+def test_working_directory_and_unused_input_warning(shop: TestRepo, staging: ThreadingHTTPServer,
+                                                    tmp_path: Path) -> None:
+    result = _runner(shop, tmp_path).run_action({
+        "command": "smoke", "smoke-spec": "checkout.yml", "staging-urls": _url(staging), "working-directory": "smoke",
+        "good": "v1",
+    })
+    assert not result.failed, result.log
+    (warning,) = result.warnings()
+    assert warning.message == "input 'good' is not used by command 'smoke'"
+
+
+def test_action_path_is_the_checkout_under_test() -> None:
+    assert (ROOT / "action.yml").is_file()
