@@ -335,7 +335,7 @@ class Runner:
     def __init__(self, workspace: Path, temp: Path, *, event_name: str, event: Mapping[str, Any],
                  repository: str = "acme/shop", sha: str | None = None, ref: str = "refs/heads/main",
                  env: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None,
-                 action_path: Path = ROOT) -> None:
+                 token: str = "", action_path: Path = ROOT) -> None:
         self.workspace = workspace
         self.temp = temp
         self.action_path = action_path
@@ -370,7 +370,8 @@ class Runner:
             "GITHUB_SERVER_URL": "https://github.com", "RUNNER_TEMP": str(self.runner_temp), "RUNNER_OS": "Linux",
             **(env or {}),
         }
-        self.github["token"] = self.env.get("GITHUB_TOKEN", "")
+        # Like a runner: the job token is only in `github.token` (the action's default input), not in env.
+        self.github["token"] = token or self.env.pop("GITHUB_TOKEN", "")
         self.github["api_url"] = self.env.get("GITHUB_API_URL", "")
         self.handlers: dict[str, UsesHandler] = {
             OWN_ACTION: _run_own_action, "./": _run_own_action,

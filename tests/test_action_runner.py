@@ -354,3 +354,29 @@ def test_working_directory_and_unused_input_warning(shop: TestRepo, staging: Thr
 
 def test_action_path_is_the_checkout_under_test() -> None:
     assert (ROOT / "action.yml").is_file()
+
+
+def _subparser(argv_prefix: tuple[str, ...]) -> Any:
+    import argparse
+
+    from bisect_runner import cli
+
+    parser: Any = cli.build_parser()
+    for word in argv_prefix:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not actions or word not in actions[0].choices:
+            return None
+        parser = actions[0].choices[word]
+    return parser
+
+
+@pytest.mark.parametrize("command", sorted(action_entry.COMMANDS))
+def test_every_flag_the_action_passes_exists_in_the_command(command: str) -> None:
+    parser = _subparser(action_entry.COMMANDS[command])
+    if parser is None:
+        pytest.skip(f"`bisect-runner {' '.join(action_entry.COMMANDS[command])}` is not registered in this build")
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    for option in (*action_entry.OPTIONS[command], *action_entry.COMMON_OPTIONS):
+        if option.kind != "positional":
+            assert option.flag in flags, f"{command}: the action passes {option.flag}, which the command lacks"
+    assert {"--format", "--output"} <= flags
