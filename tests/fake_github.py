@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import json
 import re
 import subprocess
@@ -36,6 +37,7 @@ SECONDARY_LIMIT_MESSAGE = ("You have exceeded a secondary rate limit. Please wai
                            "try again. If you reach out to GitHub Support for help, please include the request ID.")
 NOT_ACCESSIBLE = "Resource not accessible by integration"
 DOCS = "https://docs.github.com/rest"
+_IDS = itertools.count(1000)
 
 
 # the OpenAPI description ---------------------------------------------------------------------
@@ -258,7 +260,7 @@ class FakeGitHub:
         self.rate_limit = 5000
         self.rate_used = 0
         self.bot_login = "github-actions[bot]"
-        self._ids = iter(range(1000, 10**9))
+        self._ids = _IDS  # unique across fakes, like GitHub's ids
         self._next_issue = 1
         self._lock = threading.RLock()
         self._run_threads: list[threading.Thread] = []
