@@ -31,6 +31,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 COMMAND_MODULES: list[str] = [
     "demo",
     "smoke",
+    "bisect",
 ]
 
 
