@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bisect_runner.bisect.model import StrategyOptions
 from bisect_runner.bisect.report import BisectReport
 from bisect_runner.bisect.runner import BisectOptions, SmokeProber, TestProber, run_bisect
 from bisect_runner.bisect.slots import CommandDeployer, NoDeploy
@@ -110,6 +111,12 @@ def test_finds_the_culprit_pr_and_drills_down_to_its_commit(tmp_path: Path, stag
     for step in data["steps"]:
         assert set(step) >= {"sha", "slot", "verdict", "runs", "failures", "median_ms", "p_value"}
     assert report.action_outputs() == {"status": "found", "culprit-sha": culprit_commit, "culprit-pr": "103"}
+    # the replay log covers the drill-down too: git replays it to the same commit
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo_path), str(clone)], check=True)
+    assert report.replay_log is not None
+    replayed = subprocess.run(["git", "bisect", "replay", report.replay_log], cwd=clone, capture_output=True, text=True)
+    assert f"{culprit_commit} is the first bad commit" in replayed.stdout
 
 
 def test_no_drill_down_and_first_parent_stop_at_the_merge(tmp_path: Path, staging: StagingServers,
@@ -318,6 +325,44 @@ def test_good_ref_must_be_an_ancestor_of_bad(tmp_path: Path, spec_file: Path) ->
     with pytest.raises(UserError, match="good ref 'v2' is not an ancestor of bad ref 'v1'"):
         run_bisect(GitRepo(shop["repo"].path), BisectOptions("v2", "v1"), [NoDeploy()], smoke_prober(spec_file),
                    log=None)
+
+
+def test_flaky_service_finds_the_culprit_with_repeated_runs(tmp_path: Path, staging: StagingServers,
+                                                            spec_file: Path) -> None:
+    pytest.importorskip("bisect_runner.bisect.strategies")
+    noisy = {"flaky_rate": 0.05, "seed": 7}
+    worse = {"flaky_rate": 0.5, "seed": 7}
+    shop = build_shop_repo(tmp_path / "shop", [[noisy]] * 5 + [[worse]] * 4)
+    report = bisect(shop["repo"].path, staging.start(1), spec_file, tmp_path, kind="flaky", drill_down=False,
+                    strategy=StrategyOptions(confidence=0.95, seed=7))
+    assert report.status == "found"
+    assert report.culprit is not None and report.culprit.sha == shop["merges"][5]
+    assert report.confidence is not None and report.confidence >= 0.95
+    assert report.smoke_runs > report.deploys  # runs repeated on a deployed commit before redeploying
+
+
+def test_latency_regression_is_found_with_p_values(tmp_path: Path, staging: StagingServers, spec_file: Path) -> None:
+    pytest.importorskip("bisect_runner.bisect.strategies")
+    fast = {"latency_ms": 4, "seed": 3}
+    slow = {"latency_ms": 40, "seed": 3}
+    shop = build_shop_repo(tmp_path / "shop", [[fast]] * 3 + [[slow]] * 3)
+    import os
+
+    os.environ["DEPLOY_LOG"] = str(tmp_path / "deploys.log")
+    try:
+        report = run_bisect(GitRepo(shop["repo"].path),
+                            BisectOptions("v1", "v2", kind="latency", latency_check="checkout", drill_down=False,
+                                          strategy=StrategyOptions(latency_samples=8, latency_extra_samples=4,
+                                                                   latency_max_samples=16)),
+                            deployers(staging.start(1), tmp_path), smoke_prober(spec_file, "checkout"), log=None)
+    finally:
+        del os.environ["DEPLOY_LOG"]
+    assert report.status == "found"
+    assert report.culprit is not None and report.culprit.sha == shop["merges"][3]
+    judged = [s for s in report.steps if s.verdict in ("same", "different")]
+    assert judged and all(s.p_value is not None and s.median_ms is not None for s in judged)
+    assert all(s.median_ms is not None and s.median_ms > 25 for s in judged if s.verdict == "different")
+    assert all(s.p_value is not None and s.p_value <= 0.01 for s in judged if s.verdict == "different")
 
 
 # --- throwaway deterministic strategy until bisect_runner/bisect/strategies.py lands (TEMPORARY) ---

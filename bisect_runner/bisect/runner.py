@@ -237,7 +237,8 @@ class BisectRun:
         self.commits: dict[str, Commit] = {}
         self.started = time.monotonic()
         self.round = 0
-        self.endpoint_failures: dict[tuple[str, str], set[str]] = {}
+        self.endpoint_failures: dict[tuple[str, str], set[str]] = {}  # (phase, sha) -> slots it failed on
+        self.endpoint_attempts: dict[tuple[str, str], int] = {}
 
     # setup ------------------------------------------------------------------------------------
 
@@ -504,7 +505,8 @@ class BisectRun:
         key = (phase.name, outcome.sha)
         failed = self.endpoint_failures.setdefault(key, set())
         failed.add(outcome.slot.deployer.name)
-        if len(failed) < len(self.slots):
+        attempts = self.endpoint_attempts[key] = self.endpoint_attempts.get(key, 0) + 1
+        if len(failed) < len(self.slots) and attempts <= len(self.slots):
             return  # try the endpoint again on another slot
         label = phase.good_label if outcome.observation.position == 0 else phase.bad_label
         detail = outcome.observation.detail
