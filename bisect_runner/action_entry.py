@@ -30,7 +30,7 @@ from bisect_runner import actions
 from bisect_runner.errors import BisectRunnerError, UserError
 from bisect_runner.redact import redact
 
-Kind = Literal["value", "int", "float", "flag", "lines", "words", "positional"]
+Kind = Literal["value", "int", "float", "flag", "negated-flag", "lines", "words", "positional"]
 
 # The commands the action runs and the argv prefix of each.
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -74,7 +74,8 @@ OPTIONS: dict[str, tuple[InputOption, ...]] = {
         _opt("workflow-ref"), _opt("smoke-spec", "--smoke"), _opt("test-command", "--test"),
         _opt("staging-urls", "--staging-url", kind="words"), _opt("flaky", kind="flag"),
         _opt("confidence", kind="float"), _opt("latency"), _opt("max-deploys", kind="int"),
-        _opt("first-parent", kind="flag"), _opt("restart", kind="flag"), _opt("report-issue"),
+        _opt("first-parent", kind="flag"), _opt("drill-down", "--no-drill-down", kind="negated-flag"),
+        _opt("deploy-timeout", kind="float"), _opt("restart", kind="flag"), _opt("report-issue"),
         _opt("github-repository", "--github"),
     ),
     "smoke": (
@@ -184,8 +185,8 @@ def build_argv(command: str, inputs: Mapping[str, str], *, output: str | None, f
             if option.required:
                 raise UserError(f"input '{option.input}' is required for command '{command}'")
             continue
-        if option.kind == "flag":
-            if parse_bool(option.input, value):
+        if option.kind in ("flag", "negated-flag"):
+            if parse_bool(option.input, value) == (option.kind == "flag"):
                 argv.append(option.flag)
         elif option.kind in ("lines", "words"):
             for item in (_lines(value) if option.kind == "lines" else _words(value)):
@@ -215,7 +216,7 @@ def unused_inputs(command: str, inputs: Mapping[str, str]) -> list[str]:
     """Inputs set to something the command does not read (likely a typo or the wrong command)."""
     used = {o.input for o in (*OPTIONS.get(command, ()), *COMMON_OPTIONS)} | set(OWN_INPUTS)
     defaults = {"kind": "deploy", "format": "json", "dry-run": "false", "flaky": "false", "first-parent": "false",
-                "restart": "false", "working-directory": ".", "python-version": "3.12"}
+                "drill-down": "true", "restart": "false", "working-directory": ".", "python-version": "3.12"}
     return sorted(name for name, value in inputs.items()
                   if name not in used and defaults.get(name) != value and name != "github-repository")
 

@@ -225,9 +225,11 @@ def test_standard_outputs_from_json_reports() -> None:
          ("/ws/.bisect-runner.yml:7: risk.top: expected a whole number", ".bisect-runner.yml", 7)),
         (["usage: bisect-runner risk ...\n", "bisect-runner risk: error: argument --top: invalid int value\n"],
          ("argument --top: invalid int value", None, None)),
+        (["Traceback ...\n", "bisect-runner: unexpected error: boom (this is a bug; please report it)\n"],
+         ("boom (this is a bug; please report it)", None, None)),
         (["just progress\n"], None),
     ],
-    ids=["plain", "config-file-line", "argparse", "none"],
+    ids=["plain", "config-file-line", "argparse", "crash", "none"],
 )
 def test_error_annotation_points_at_file_and_line(lines: list[str], expected: tuple[str, str | None, int | None]
                                                   | None) -> None:
@@ -380,3 +382,109 @@ def test_every_flag_the_action_passes_exists_in_the_command(command: str) -> Non
         if option.kind != "positional":
             assert option.flag in flags, f"{command}: the action passes {option.flag}, which the command lacks"
     assert {"--format", "--output"} <= flags
+
+
+# bisect: the action and workflows/bisect.yml against real local staging servers -----------------
+
+BISECT_PRS: list[list[dict[str, Any]]] = [[{}], [{}, {"checkout": "broken"}], [{"checkout": "broken"}],
+                                          [{"checkout": "broken"}]]
+
+
+@pytest.fixture
+def staging_servers(tmp_path: Path) -> Iterator[Any]:
+    from tests.staging_app import StagingServers
+
+    servers = StagingServers(tmp_path)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def bisect_shop(tmp_path: Path) -> dict[str, Any]:
+    pytest.importorskip("bisect_runner.commands.bisect")
+    pytest.importorskip("bisect_runner.bisect.strategies")
+    from tests.staging_app import SMOKE_SPEC as STAGING_SMOKE
+    from tests.staging_app import build_shop_repo
+
+    shop = build_shop_repo(tmp_path / "shop", BISECT_PRS)
+    repo: TestRepo = shop["repo"]
+    repo.commit("Add the smoke spec", {"smoke/checkout.yml": STAGING_SMOKE})
+    repo.git("tag", "-f", "v2")
+    return shop
+
+
+def _deploy_through_fake_workflow(fake: Any, repo: Path, slots: dict[str, str]) -> list[str]:
+    """A staging deploy workflow on the fake GitHub: deploys the dispatched sha to the slot's server."""
+    import subprocess
+    import urllib.request
+
+    deployed: list[str] = []
+
+    def run(inputs: dict[str, str]) -> str:
+        shown = subprocess.run(["git", "show", f"{inputs['sha']}:app/behaviour.json"], cwd=repo, capture_output=True,
+                               text=True, check=True).stdout
+        deployed.append(inputs["sha"])
+        request = urllib.request.Request(slots[inputs["slot"]] + "/__deploy", method="POST",
+                                         data=json.dumps({"behaviour": json.loads(shown), "sha": inputs["sha"]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+        return "success"
+
+    fake.register_workflow("deploy-staging.yml", run, name="Deploy staging",
+                           run_name=lambda inputs: f"Deploy {inputs['sha']} to {inputs['slot']}")
+    return deployed
+
+
+def test_bisect_through_the_action_reports_on_the_incident_issue(tmp_path: Path, bisect_shop: dict[str, Any],
+                                                                 staging_servers: Any) -> None:
+    from tests.fake_github import FakeGitHub, validate_exchanges
+    from tests.staging_app import DEPLOY_COMMAND
+
+    repo: TestRepo = bisect_shop["repo"]
+    urls = staging_servers.start(2)
+    with FakeGitHub(repo.path) as fake:
+        fake.pulls_from_history()
+        issue = fake.add_issue("Checkout is down")
+        env = {**fake.env(), "DEPLOY_LOG": str(tmp_path / "deploys.log")}
+        result = _runner(repo, tmp_path / "run", env=env).run_action({
+            "command": "bisect", "good": "v1", "bad": "v2", "deploy": DEPLOY_COMMAND,
+            "smoke-spec": "smoke/checkout.yml", "staging-urls": "\n".join(urls), "report-issue": str(issue),
+        }, timeout=120)
+        validate_exchanges(fake)
+        comments = fake.comments_on(issue)
+    assert not result.failed, result.log[-3000:]
+    culprit = bisect_shop["pr_commits"][1][1]
+    assert result.outputs["status"] == "found"
+    assert (result.outputs["culprit-sha"], result.outputs["culprit-pr"]) == (culprit, "102")
+    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    assert report["culprit"]["sha"] == culprit
+    assert "First bad commit" in result.summary and culprit[:10] in result.summary
+    assert len(comments) == 1 and "First bad commit" in comments[0]["body"]
+    assert result.errors() == []
+    _assert_secrets_masked_first(result, fake.token)
+
+
+def test_bisect_workflow_dispatch_deploys_through_the_staging_workflow(tmp_path: Path, bisect_shop: dict[str, Any],
+                                                                       staging_servers: Any) -> None:
+    from tests.fake_github import FakeGitHub, validate_exchanges
+
+    repo: TestRepo = bisect_shop["repo"]
+    urls = staging_servers.start(2)
+    inputs = {"good": "v1", "bad": "v2", "smoke-spec": "smoke/checkout.yml", "slots": " ".join(urls),
+              "incident-issue": "new"}
+    event = {"inputs": inputs, "ref": "refs/heads/main", "workflow": ".github/workflows/bisect.yml",
+             "repository": {"full_name": "acme/shop", "default_branch": "main"}, "sender": {"login": "octocat"}}
+    with FakeGitHub(repo.path) as fake:
+        fake.pulls_from_history()
+        deployed = _deploy_through_fake_workflow(fake, repo.path, {"slot-1": urls[0], "slot-2": urls[1]})
+        runner = Runner(repo.path, tmp_path / "run", event_name="workflow_dispatch", event=event, env=fake.env())
+        result = runner.run_job(ROOT / "workflows" / "bisect.yml", "bisect", inputs=inputs, timeout=120)
+        validate_exchanges(fake)
+        issues = dict(fake.issues)
+    assert not result.failed, result.log[-3000:]
+    culprit = bisect_shop["pr_commits"][1][1]
+    assert result.outputs == {"status": "found", "culprit-sha": culprit, "culprit-pr": "102"}
+    assert culprit in deployed and {r.inputs["slot"] for r in fake.runs.values()} <= {"slot-1", "slot-2"}
+    (opened,) = issues.values()
+    assert "First bad commit" in opened["title"] and culprit[:10] in opened["body"]
