@@ -116,7 +116,7 @@ def load_spec(path: Path | str, *, env: Mapping[str, str] | None = None,
             raise ConfigError(str(path), _line_of(lines, check.name), f"checks[{index}].request",
                               "give either json or body, not both")
     environment = os.environ if env is None else env
-    for name, default in _variables(spec):
+    for name, default in variables(spec):
         if name not in environment and name not in provided and default is None:
             raise ConfigError(str(path), _line_of(lines, "${" + name), "${" + name + "}",
                               f"environment variable {name} is not set; export it, or write "
@@ -143,7 +143,8 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _variables(spec: SmokeSpec) -> list[tuple[str, str | None]]:
+def variables(spec: SmokeSpec) -> list[tuple[str, str | None]]:
+    """(name, default) of every ${VAR} the spec uses."""
     found: list[tuple[str, str | None]] = []
     for text in _strings(spec.checks) + _strings(spec.defaults) + _strings([spec.base_url or "", spec.name or ""]):
         for match in _VAR.finditer(text):

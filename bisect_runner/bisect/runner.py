@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import hashlib
 import importlib
+import os
 import statistics
 import time
 import typing
@@ -44,7 +45,7 @@ from bisect_runner.bisect.state import BisectState, SavedObservation, StateKey, 
 from bisect_runner.errors import BisectRunnerError, UserError
 from bisect_runner.gitrepo import Commit, GitRepo
 from bisect_runner.render import plural
-from bisect_runner.smoke import SmokeRunner, SmokeSpec, expand
+from bisect_runner.smoke import SmokeRunner, SmokeSpec, expand, variables
 
 StrategyKind = Literal["deterministic", "flaky", "latency"]
 StrategyFactory = Callable[[str, int, StrategyOptions], Strategy]
@@ -88,7 +89,11 @@ class SmokeProber:
         return SmokeRunner(spec, spec.base_url or slot.url)
 
     def validate(self, deployers: Sequence[Deployer]) -> None:
+        uses_staging_url = any(name == "STAGING_URL" for name, _ in variables(self.spec))
         for slot in deployers:
+            if uses_staging_url and not slot.url and "STAGING_URL" not in os.environ:
+                raise UserError(f"{self.spec.path} uses ${{STAGING_URL}} but slot {slot.name!r} has no URL; "
+                                "pass --staging-url URL (once per slot) or set url in bisect.slots")
             self._runner("0" * 40, None, slot).close()
 
     def probe(self, sha: str, worktree: Path, slot: Deployer, runs: int) -> Observation:
