@@ -428,6 +428,10 @@ class GitHubClient:
             return ExternalServiceError(f"GitHub answered {status} to {action} after retries; rerun later")
         return ExternalServiceError(f"GitHub answered {status} to {action}{detail}")
 
+    def default_branch(self) -> str:
+        with self._api(f"read repository {self.repository}"):
+            return str(self._repo.default_branch)
+
     # pull requests ------------------------------------------------------------------------
 
     def _pull_info(self, pr: Any) -> PullInfo:
@@ -670,3 +674,39 @@ class GitHubClient:
             return RateLimitInfo(limit=int(core.limit), remaining=int(core.remaining),
                                  used=int(getattr(core, "used", core.limit - core.remaining)),
                                  reset=_utc(core.reset))
+
+
+class GitHubSession:
+    """A command's one GitHubClient, created on first use, so that a command needs a token only
+    when it really talks to GitHub; reports the calls it made at the end."""
+
+    def __init__(self, repository: str | None, config: GitHubConfig | None = None, **kwargs: Any) -> None:
+        self.repository = repository
+        self.config = config
+        self.kwargs = kwargs
+        self._client: GitHubClient | None = None
+
+    @property
+    def client(self) -> GitHubClient:
+        if self._client is None:
+            self._client = GitHubClient.from_env(self.repository, self.config, **self.kwargs)
+        return self._client
+
+    @property
+    def used(self) -> bool:
+        return self._client is not None
+
+    @property
+    def calls(self) -> int | None:
+        return self._client.calls if self._client is not None else None
+
+    def report_calls(self) -> None:
+        """'n API calls' on stderr, once the command is done."""
+        if self._client is not None:
+            from bisect_runner.render import progress
+
+            progress(f"bisect-runner: GitHub {self._client.calls_line()}")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()

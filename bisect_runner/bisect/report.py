@@ -85,6 +85,7 @@ class BisectReport:
     replay_log: str | None = None
     resumed_steps: int = 0
     elapsed_s: float = 0.0
+    api_calls: int | None = None  # GitHub requests made (workflow deploys, --report-issue)
 
     @property
     def finished(self) -> bool:
@@ -114,6 +115,7 @@ class BisectReport:
             "replay_log": self.replay_log,
             "resumed_steps": self.resumed_steps,
             "elapsed_s": round(self.elapsed_s, 3),
+            "api_calls": self.api_calls,
         }
 
     def action_outputs(self) -> dict[str, str]:

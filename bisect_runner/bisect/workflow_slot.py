@@ -21,13 +21,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bisect_runner.bisect.model import DeployResult
+from bisect_runner.bisect.model import Deployer, DeployResult
+from bisect_runner.config import BisectConfig, SlotConfig
 from bisect_runner.errors import ExternalServiceError, UserError
 from bisect_runner.github import (
     CallBudgetExceeded,
     GitHubClient,
     GitHubNotFound,
     GitHubPermissionError,
+    GitHubSession,
     WorkflowRunInfo,
     retry_scale,
 )
@@ -122,3 +124,31 @@ class WorkflowDeployer:
                 return None
             self._sleep(interval)
             interval = min(interval * 1.5, self.max_poll_s)
+
+
+def workflow_slots(session: GitHubSession, workflow: str, ref: str | None, *, staging_urls: list[str],
+                   config: BisectConfig, timeout_s: float) -> list[Deployer]:
+    """`--deploy-workflow FILE`: every slot deploys through the workflow. Slots are the
+    --staging-url list (slot-1..K), else bisect.slots from the config, else one slot."""
+    client = session.client
+    dispatch_ref = ref or client.default_branch()
+    slots: list[tuple[str, str | None]]
+    if staging_urls:
+        slots = [(f"slot-{i}", url) for i, url in enumerate(staging_urls, start=1)]
+    elif config.slots:
+        slots = [(slot.name, slot.url) for slot in config.slots]
+    else:
+        slots = [("slot-1", None)]
+    return [WorkflowDeployer(name, url, client, workflow, dispatch_ref, timeout_s=timeout_s) for name, url in slots]
+
+
+def workflow_factory(session: GitHubSession, ref: str | None, *, timeout_s: float) -> Callable[[SlotConfig], Deployer]:
+    """For bisect.slots entries that name a `workflow` (and no deploy command)."""
+
+    def make(slot: SlotConfig) -> Deployer:
+        assert slot.workflow is not None
+        client = session.client
+        return WorkflowDeployer(slot.name, slot.url, client, slot.workflow,
+                                slot.workflow_ref or ref or client.default_branch(), timeout_s=timeout_s)
+
+    return make

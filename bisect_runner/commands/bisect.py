@@ -46,8 +46,20 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                          description=DESCRIPTION)
     sub.add_argument("--good", required=True, metavar="REF", help="a commit that passes (e.g. the last good release)")
     sub.add_argument("--bad", required=True, metavar="REF", help="a commit that fails (e.g. the broken release)")
-    sub.add_argument("--deploy", metavar="CMD",
-                     help="deploy hook, run per commit and slot (default: bisect.deploy in the config)")
+    deploy = sub.add_mutually_exclusive_group()
+    deploy.add_argument("--deploy", metavar="CMD",
+                        help="deploy hook, run per commit and slot (default: bisect.deploy in the config)")
+    deploy.add_argument("--deploy-workflow", metavar="FILE",
+                        help="deploy through this GitHub Actions workflow (workflow_dispatch with inputs sha and "
+                             "slot), e.g. deploy-staging.yml; success deploys, any other conclusion skips")
+    sub.add_argument("--workflow-ref", metavar="REF",
+                     help="branch or tag to dispatch --deploy-workflow on (default: the repository's default branch)")
+    sub.add_argument("--github", metavar="OWNER/REPO",
+                     help="the GitHub repository (default: GITHUB_REPOSITORY, else github.repository); "
+                          "token from GITHUB_TOKEN, API root from GITHUB_API_URL")
+    sub.add_argument("--report-issue", metavar="N|new",
+                     help="keep one comment on incident issue N updated each round, then the result; "
+                          "'new' opens an issue with the result")
     what = sub.add_mutually_exclusive_group()
     what.add_argument("--smoke", metavar="FILE", help="smoke spec run after each deploy (default: bisect.smoke)")
     what.add_argument("--test", metavar="CMD", help="test command run in the commit's worktree (git bisect run codes)")
@@ -69,10 +81,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace, ctx: Context) -> int:
     from bisect_runner import smoke
+    from bisect_runner.bisect.github_report import IssueReporter
     from bisect_runner.bisect.model import StrategyOptions
     from bisect_runner.bisect.runner import BisectOptions, Prober, SmokeProber, TestProber, run_bisect
     from bisect_runner.bisect.slots import build_deployers
     from bisect_runner.bisect.state import state_dir
+    from bisect_runner.bisect.workflow_slot import workflow_factory, workflow_slots
+    from bisect_runner.github import GitHubSession
     from bisect_runner.gitrepo import GitRepo
 
     config = ctx.config.bisect
@@ -105,8 +120,15 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
         spec = smoke.load_spec(path, provided=smoke.RUNNER_VARIABLES)
         prober = SmokeProber(spec, latency_check=args.latency, spec_text=path.read_text(encoding="utf-8"))
 
-    deployers = build_deployers(staging_urls=args.staging_url, deploy_command=args.deploy, config=config,
-                                timeout_s=deploy_timeout, log_dir=log_dir, test_mode=bool(args.test))
+    github = GitHubSession(args.github, ctx.config.github)
+    reporter = IssueReporter(github.client, args.report_issue) if args.report_issue else None
+    if args.deploy_workflow:
+        deployers = workflow_slots(github, args.deploy_workflow, args.workflow_ref, staging_urls=args.staging_url,
+                                   config=config, timeout_s=deploy_timeout)
+    else:
+        deployers = build_deployers(staging_urls=args.staging_url, deploy_command=args.deploy, config=config,
+                                    timeout_s=deploy_timeout, log_dir=log_dir, test_mode=bool(args.test),
+                                    workflow_factory=workflow_factory(github, args.workflow_ref, timeout_s=deploy_timeout))
     latency = config.latency
     options = BisectOptions(
         good_ref=args.good, bad_ref=args.bad,
@@ -120,6 +142,15 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
         drill_down=not args.no_drill_down and config.drill_down,
         restart=args.restart, latency_check=args.latency,
     )
-    report = run_bisect(repo, options, deployers, prober)
-    ctx.emit(report)
+    try:
+        report = run_bisect(repo, options, deployers, prober,
+                            on_progress=reporter.on_progress if reporter is not None else None)
+        if reporter is not None:
+            link = reporter.finish(report)
+            report.notes.append(f"reported on {link.url or f'#{link.number}'}")
+        report.api_calls = github.calls
+        ctx.emit(report)
+    finally:
+        github.report_calls()
+        github.close()
     return EXIT_OK if report.status == "found" else EXIT_FAILED
