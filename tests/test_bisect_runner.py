@@ -365,6 +365,35 @@ def test_latency_regression_is_found_with_p_values(tmp_path: Path, staging: Stag
     assert all(s.p_value is not None and s.p_value <= 0.01 for s in judged if s.verdict == "different")
 
 
+def test_state_file_survives_a_torn_write_and_refuses_corruption_and_a_second_runner(tmp_path: Path) -> None:
+    from bisect_runner.bisect.state import BisectState, SavedObservation, StateKey
+
+    key = StateKey(good="a" * 40, bad="b" * 40, mode="deterministic", candidates=("b" * 40,), probe="smoke:x")
+    state = BisectState.open(tmp_path, key)
+    observation = SavedObservation(phase="merge", sha="a" * 40, slot="slot-1", runs=1, failures=0, skipped=False,
+                                   latencies_ms=(3.5,), detail="", verdict="good", deployed=True, round=1)
+    state.append(observation)
+    with pytest.raises(UserError, match="another bisect-runner is running this same bisect"):
+        BisectState.open(tmp_path, key)
+    state.close()
+    with state.path.open("a") as out:
+        out.write('{"phase": "merge", "sha": "b')  # a crash mid-write
+    reopened = BisectState.open(tmp_path, key)
+    assert reopened.observations == [observation] and reopened.resumed == 1
+    reopened.append(observation)
+    reopened.close()
+    again = BisectState.open(tmp_path, key)
+    assert len(again.observations) == 2  # the torn line did not swallow the next one
+    again.close()
+    lines = state.path.read_text().splitlines()
+    state.path.write_text("\n".join([lines[0], "not json", lines[1]]) + "\n")
+    with pytest.raises(UserError, match=r"\.jsonl:2: the bisect state is corrupt; rerun with --restart"):
+        BisectState.open(tmp_path, key)
+    fresh = BisectState.open(tmp_path, key, restart=True)
+    assert fresh.observations == [] and fresh.resumed == 0
+    fresh.close()
+
+
 # --- throwaway deterministic strategy until bisect_runner/bisect/strategies.py lands (TEMPORARY) ---
 from bisect_runner.bisect.model import (  # noqa: E402
     EndpointMismatch,

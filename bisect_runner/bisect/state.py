@@ -105,15 +105,24 @@ class BisectState:
             handle.close()
             raise UserError(f"another bisect-runner is running this same bisect (state {path}); "
                             "wait for it, or stop it first") from None
-        if restart:
-            handle.truncate(0)
-            path.with_suffix(".bisect-log").unlink(missing_ok=True)
-        handle.seek(0)
-        observations = _parse(handle.read(), key, path)
-        if not observations:
-            handle.truncate(0)
+        try:
+            if restart:
+                handle.truncate(0)
+                path.with_suffix(".bisect-log").unlink(missing_ok=True)
             handle.seek(0)
-            _write_line(handle, json.dumps({"bisect_runner_state": STATE_VERSION, "key": asdict(key)}, sort_keys=True))
+            text = handle.read()
+            if text and not text.endswith("\n"):  # a write torn by a crash: drop it before appending more
+                text = text[: text.rfind("\n") + 1]
+                handle.truncate(len(text.encode("utf-8")))
+            observations = _parse(text, key, path)
+            if not observations:
+                handle.truncate(0)
+                handle.seek(0)
+                _write_line(handle, json.dumps({"bisect_runner_state": STATE_VERSION, "key": asdict(key)},
+                                               sort_keys=True))
+        except BaseException:
+            handle.close()
+            raise
         return cls(path, key, observations, handle)
 
     def append(self, observation: SavedObservation) -> None:
