@@ -488,3 +488,222 @@ def test_bisect_workflow_dispatch_deploys_through_the_staging_workflow(tmp_path:
     assert culprit in deployed and {r.inputs["slot"] for r in fake.runs.values()} <= {"slot-1", "slot-2"}
     (opened,) = issues.values()
     assert "First bad commit" in opened["title"] and culprit[:10] in opened["body"]
+
+
+# pr-risk, risk and events-post against the fake GitHub ---------------------------------------------
+
+
+def _needs(*command: str) -> None:
+    if _subparser(command) is None:
+        pytest.skip(f"`bisect-runner {' '.join(command)}` is not registered in this build")
+
+
+def _api(fake: Any, path: str) -> Any:
+    import urllib.request
+
+    request = urllib.request.Request(f"{fake.url}{path}", headers={"Authorization": f"Bearer {fake.token}",
+                                                                     "Accept": "application/vnd.github+json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def pull_request_event(fake: Any, number: int, action: str = "synchronize") -> dict[str, Any]:
+    """A pull_request webhook payload: the PR and repository objects as GitHub serves them."""
+    pull = _api(fake, f"/repos/{fake.full_name}/pulls/{number}")
+    repository = _api(fake, f"/repos/{fake.full_name}")
+    return {"action": action, "number": number, "pull_request": pull, "repository": repository,
+            "sender": pull["user"], "before": pull["base"]["sha"], "after": pull["head"]["sha"]}
+
+
+@pytest.fixture(scope="module")
+def pr_shop(tmp_path_factory: pytest.TempPathFactory) -> TestRepo:
+    """main with two releases, and an open PR #7 that adds a migration and touches payments."""
+    repo = TestRepo(tmp_path_factory.mktemp("pr") / "shop")
+    repo.commit("Initial commit", {"shop/app.py": "print('shop')\n", "README.md": "shop\n",
+                                   "shop/payments/charge.py": "def charge(order):\n    return order.total\n"})
+    repo.tag("v2.45.0")
+    repo.merge_pr(41, "docs-typo", [("Fix a typo", {"README.md": "the shop\n"})], title="Fix a typo", author="Bob")
+    repo.merge_pr(42, "order-currency", [
+        ("Add currency to orders", {"shop/orders/migrations/0042_order_currency.py": "# migration\n"}),
+        ("Charge in the order currency",
+         {"shop/payments/charge.py": "def charge(order):\n    return order.total * order.rate\n"}),
+    ], title="Charge in the order currency", author="Alice")
+    repo.tag("v2.46.0")
+    repo.git("checkout", "-q", "-b", "refunds")
+    repo.commit("Refunds table", {"shop/orders/migrations/0043_refunds.py": "# refunds\n",
+                                  "shop/payments/refund.py": "def refund(order):\n    return -order.total\n"},
+                author="Carol")
+    repo.git("checkout", "-q", "main")
+    return repo
+
+
+def test_pr_risk_posts_one_sticky_comment_and_label(pr_shop: TestRepo, tmp_path: Path) -> None:
+    _needs("pr-risk")
+    from tests.fake_github import FakeGitHub, validate_exchanges
+
+    with FakeGitHub(pr_shop.path) as fake:
+        fake.pulls_from_history("main")
+        fake.add_pull(7, "Refunds", "carol", "refunds", pr_shop.git("rev-parse", "refunds"), labels=["team:payments"])
+        event = pull_request_event(fake, 7)
+        runner = Runner(pr_shop.path, tmp_path, event_name="pull_request", event=event, env=fake.env(),
+                        ref="refs/pull/7/merge")
+        first = runner.run_action({"command": "pr-risk"})
+        second = runner.run_action({"command": "pr-risk"})
+        validate_exchanges(fake)
+        comments = fake.comments_on(7)
+        labels = fake.issue_labels[7]
+    assert not first.failed, first.log[-3000:]
+    assert not second.failed, second.log[-3000:]
+    (comment,) = comments
+    assert "<!-- bisect-runner:pr-risk -->" in comment["body"]
+    assert "shop/orders/migrations/0043_refunds.py" in comment["body"]
+    level = first.outputs["risk-level"]
+    assert level in ("high", "medium", "low") and first.outputs["risk-score"]
+    assert sorted(labels) == sorted(["team:payments", f"risk:{level}"])
+    assert comment.get("edits", 0) == 0, "an unchanged comment must not be edited"
+    assert second.outputs["risk-level"] == level
+    assert first.errors() == [] and level in first.summary.lower()
+    _assert_secrets_masked_first(first, fake.token)
+
+
+def test_pr_risk_from_a_fork_warns_and_stays_green(pr_shop: TestRepo, tmp_path: Path) -> None:
+    _needs("pr-risk")
+    from tests.fake_github import FakeGitHub
+
+    with FakeGitHub(pr_shop.path) as fake:
+        fake.add_pull(8, "Refunds from a fork", "mallory", "refunds", pr_shop.git("rev-parse", "refunds"),
+                      head_repo="mallory/shop")
+        event = pull_request_event(fake, 8, action="opened")
+        fake.read_only = True
+        result = Runner(pr_shop.path, tmp_path, event_name="pull_request", event=event, env=fake.env()).run_action(
+            {"command": "pr-risk"})
+        comments = fake.comments_on(8)
+    assert not result.failed, result.log[-3000:]
+    assert comments == []
+    assert result.warnings(), "a read-only token must be a visible warning"
+    assert "shop/orders/migrations/0043_refunds.py" in result.summary
+    assert result.outputs["risk-level"] in ("high", "medium", "low")
+
+
+def test_pr_risk_workflow_job(pr_shop: TestRepo, tmp_path: Path) -> None:
+    _needs("pr-risk")
+    from tests.fake_github import FakeGitHub
+
+    with FakeGitHub(pr_shop.path) as fake:
+        fake.add_pull(9, "Refunds again", "carol", "refunds", pr_shop.git("rev-parse", "refunds"))
+        event = pull_request_event(fake, 9, action="opened")
+        runner = Runner(pr_shop.path, tmp_path, event_name="pull_request", event=event, env=fake.env())
+        result = runner.run_job(ROOT / "workflows" / "pr-risk.yml", "pr-risk")
+        comments = fake.comments_on(9)
+    assert not result.failed, result.log[-3000:]
+    assert len(comments) == 1
+    assert result.outputs["risk-level"] in ("high", "medium", "low")
+
+
+def test_risk_of_a_release_through_the_action(pr_shop: TestRepo, tmp_path: Path) -> None:
+    _needs("risk")
+    from tests.fake_github import FakeGitHub, validate_exchanges
+
+    with FakeGitHub(pr_shop.path) as fake:
+        fake.pulls_from_history("main")
+        event = {"action": "published", "release": {"tag_name": "v2.46.0", "name": "v2.46.0"},
+                 "repository": {"full_name": fake.full_name, "default_branch": "main"}}
+        runner = Runner(pr_shop.path, tmp_path, event_name="release", event=event, env=fake.env(),
+                        ref="refs/tags/v2.46.0")
+        result = runner.run_action({"command": "risk", "top": "3"})
+        validate_exchanges(fake)
+    assert not result.failed, result.log[-3000:]
+    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    assert report["base"] == pr_shop.git("rev-parse", "v2.45.0") and report["head"] == pr_shop.git("rev-parse", "v2.46.0")
+    first = report["items"][0]
+    assert first["pr"] == 42 and first["title"] == "Charge in the order currency"
+    assert result.outputs["risk-level"] == first["level"]
+    assert "Charge in the order currency" in result.summary
+
+
+def test_release_risk_workflow_uploads_the_report(pr_shop: TestRepo, tmp_path: Path) -> None:
+    _needs("risk")
+    from tests.fake_github import FakeGitHub
+
+    with FakeGitHub(pr_shop.path) as fake:
+        fake.pulls_from_history("main")
+        event = {"inputs": {"base": "v2.45.0", "head": "v2.46.0"}, "ref": "refs/heads/main",
+                 "repository": {"full_name": fake.full_name, "default_branch": "main"}}
+        runner = Runner(pr_shop.path, tmp_path, event_name="workflow_dispatch", event=event, env=fake.env())
+        result = runner.run_job(ROOT / "workflows" / "release-risk.yml", "release-risk",
+                                inputs={"base": "v2.45.0", "head": "v2.46.0"})
+    assert not result.failed, result.log[-3000:]
+    files = sorted(p.name for p in result.artifacts["release-risk"])
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".summary.md")
+    assert result.outputs["risk-level"] in ("high", "medium", "low")
+
+
+class _SlackHook(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.posts.append((self.path, json.loads(body)))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def slack_hook() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlackHook)
+    server.posts = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_events_post_through_the_action(pr_shop: TestRepo, tmp_path: Path, slack_hook: ThreadingHTTPServer) -> None:
+    _needs("events", "post")
+    from tests.fake_github import FakeGitHub, validate_exchanges
+
+    webhook = f"{_url(slack_hook)}/services/T000/B000/{'x' * 24}"
+    store = tmp_path / "events.db"
+    with FakeGitHub(pr_shop.path) as fake:
+        runner = Runner(pr_shop.path, tmp_path / "run", event_name="push", event={"after": pr_shop.head()},
+                        env=fake.env())
+        inputs = {"command": "events-post", "service": "shop", "env": "production", "version": "v2.46.0",
+                  "status": "started", "store": str(store), "slack-webhook-url": webhook,
+                  "summary": "Release 2.46.0 `$(touch pwned)`", "url": "https://shop.example.com"}
+        started = runner.run_action(inputs)
+        finished = runner.run_action({**inputs, "status": "success"})
+        validate_exchanges(fake)
+        deployments = list(fake.deployments.values())
+        statuses = [s["state"] for statuses in fake.deployment_statuses.values() for s in statuses]
+    for result in (started, finished):
+        assert not result.failed, result.log[-3000:]
+    assert started.outputs["event-id"] and started.outputs["event-id"] == finished.outputs["event-id"]
+    assert (started.outputs["status"], finished.outputs["status"]) == ("started", "success")
+    assert len(deployments) == 1 and deployments[0]["environment"] == "production"
+    assert statuses[-1] == "success"
+    assert slack_hook.posts, "the Slack webhook got nothing"  # type: ignore[attr-defined]
+    assert store.is_file() and not list(pr_shop.path.glob("pwned*"))
+    _assert_secrets_masked_first(started, fake.token, webhook)
+
+
+def test_deploy_event_workflow_job(pr_shop: TestRepo, tmp_path: Path, slack_hook: ThreadingHTTPServer) -> None:
+    _needs("events", "post")
+    from tests.fake_github import FakeGitHub
+
+    webhook = f"{_url(slack_hook)}/services/T000/B000/{'y' * 24}"
+    with FakeGitHub(pr_shop.path) as fake:
+        runner = Runner(pr_shop.path, tmp_path / "run", event_name="push", event={"after": pr_shop.head()},
+                        env=fake.env(), secrets={"slack-webhook-url": webhook})
+        result = runner.run_job(ROOT / "workflows" / "deploy-event.yml", "post", trigger="workflow_call", inputs={
+            "service": "shop", "environment": "production", "version": "v2.46.0",
+            "store": str(tmp_path / "events.db")})
+        deployments = list(fake.deployments.values())
+    assert not result.failed, result.log[-3000:]
+    assert result.outputs["event-id"]
+    assert len(deployments) == 1
+    assert slack_hook.posts  # type: ignore[attr-defined]
