@@ -12,13 +12,14 @@ PR has several commits, a second phase bisects inside the PR (good = the merge's
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import copy
 import dataclasses
 import hashlib
 import importlib
 import os
+import queue
 import statistics
+import threading
 import time
 import typing
 from collections.abc import Callable, Sequence
@@ -68,7 +69,9 @@ class Prober(Protocol):
 
     def validate(self, deployers: Sequence[Deployer]) -> None: ...
 
-    def probe(self, sha: str, worktree: Path, slot: Deployer, runs: int) -> Observation: ...
+    def probe(self, sha: str, worktree: Path, slot: Deployer, runs: int, stop: threading.Event) -> Observation:
+        """Test `sha` (deployed on `slot`) `runs` times; stop early once `stop` is set."""
+        ...
 
 
 class SmokeProber:
@@ -96,13 +99,15 @@ class SmokeProber:
                                 "pass --staging-url URL (once per slot) or set url in bisect.slots")
             self._runner("0" * 40, None, slot).close()
 
-    def probe(self, sha: str, worktree: Path, slot: Deployer, runs: int) -> Observation:
+    def probe(self, sha: str, worktree: Path, slot: Deployer, runs: int, stop: threading.Event) -> Observation:
         runner = self._runner(sha, worktree, slot)
         failures = 0
         latencies: list[float] = []
         detail = ""
         try:
             for _ in range(max(1, runs)):
+                if stop.is_set():
+                    raise KeyboardInterrupt  # the bisect is being torn down: this result is not wanted
                 if self.latency_check:
                     result = runner.run_check(runner.spec.check(self.latency_check))
                     latencies.append(result.latency_ms)
@@ -136,11 +141,13 @@ class TestProber:
     def validate(self, deployers: Sequence[Deployer]) -> None:
         slot_commands.command_argv(self.command)
 
-    def probe(self, sha: str, worktree: Path, slot: Deployer, runs: int) -> Observation:
+    def probe(self, sha: str, worktree: Path, slot: Deployer, runs: int, stop: threading.Event) -> Observation:
         failures = 0
         done = 0
         detail = ""
         for _ in range(max(1, runs)):
+            if stop.is_set():
+                raise KeyboardInterrupt
             result = slot_commands.run_test(self.command, sha=sha, worktree=worktree, slot=slot,
                                             timeout_s=self.timeout_s, log_dir=self.log_dir)
             if result.verdict == "abort":
@@ -219,6 +226,44 @@ class _PhaseMismatch(Exception):
         self.observation = observation
 
 
+class _Workers:
+    """One daemon thread per probe in flight. Unlike ThreadPoolExecutor's workers, which the
+    interpreter joins at exit, a deploy stuck waiting (say, on a remote workflow) cannot hold
+    Ctrl-C hostage: after a bounded join we clean up and exit anyway."""
+
+    def __init__(self) -> None:
+        self.results: queue.Queue[tuple[_ProbeOutcome | None, BaseException | None]] = queue.Queue()
+        self.threads: list[threading.Thread] = []
+
+    def start(self, work: Callable[..., _ProbeOutcome], *args: object) -> None:
+        def run() -> None:
+            try:
+                self.results.put((work(*args), None))
+            except BaseException as exc:  # handed to the main thread, which raises it
+                self.results.put((None, exc))
+
+        thread = threading.Thread(target=run, name=f"bisect-probe-{len(self.threads) + 1}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def next_result(self) -> _ProbeOutcome:
+        while True:
+            try:  # a short timeout keeps the main thread responsive to Ctrl-C
+                outcome, error = self.results.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if error is not None:
+                raise error
+            assert outcome is not None
+            return outcome
+
+    def join(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.threads = [t for t in self.threads if t.is_alive()]
+
+
 # the loop -----------------------------------------------------------------------------------
 
 class BisectRun:
@@ -244,6 +289,8 @@ class BisectRun:
         self.round = 0
         self.endpoint_failures: dict[tuple[str, str], set[str]] = {}  # (phase, sha) -> slots it failed on
         self.endpoint_attempts: dict[tuple[str, str], int] = {}
+        self.stop = threading.Event()
+        self.workers = _Workers()
 
     # setup ------------------------------------------------------------------------------------
 
@@ -273,13 +320,12 @@ class BisectRun:
                      "--restart discards them)")
         self.log(f"bisect: {len(shas) - 1} candidate(s) in {options.good_ref}..{options.bad_ref} "
                  f"({good[:10]}..{bad[:10]}), {options.kind} mode, {len(self.slots)} slot(s)")
-        executor = futures.ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="bisect-slot")
-        self.executor = executor
         try:
             self._bisect(good, bad, shas)
         finally:
-            slot_commands.terminate_all()
-            executor.shutdown(wait=True, cancel_futures=True)
+            self.stop.set()  # smoke runs in flight stop after their current request
+            slot_commands.terminate_all()  # deploy and test commands in flight are killed
+            self.workers.join(timeout_s=10.0)
             for slot in self.slots:
                 slot.release()
             self.state.close()
@@ -404,7 +450,6 @@ class BisectRun:
     def _run_round(self, phase: _Phase, strategy: Strategy, probes: list[Probe]) -> None:
         self.round += 1
         assignments = self._assign(phase, probes)
-        pending: dict[futures.Future[_ProbeOutcome], Probe] = {}
         described = []
         for probe, slot in assignments:
             sha = phase.shas[probe.position]
@@ -415,13 +460,10 @@ class BisectRun:
                 slot.worktree = stack.enter_context(self.repo.worktree(sha))
                 slot.stack, slot.sha = stack, sha
             described.append(f"{sha[:10]} on {slot.deployer.name}" + ("" if needs_deploy else " (already deployed)"))
-            pending[self.executor.submit(self._probe_on_slot, probe, slot, sha, needs_deploy)] = probe
+            self.workers.start(self._probe_on_slot, probe, slot, sha, needs_deploy)
         self.log(f"bisect: round {self.round}: " + ", ".join(described))
-        waiting = set(pending)
-        while waiting:
-            done, waiting = futures.wait(waiting, timeout=0.2, return_when=futures.FIRST_COMPLETED)
-            for future in done:
-                self._take(phase, strategy, future.result())
+        for _ in assignments:
+            self._take(phase, strategy, self.workers.next_result())
         if self.on_progress is not None:
             self.on_progress(copy.deepcopy(self.report))  # a snapshot: the loop keeps mutating its own
 
@@ -464,7 +506,7 @@ class BisectRun:
                                           detail=f"could not deploy to {slot.deployer.name}: {deploy.detail}")
                 return _ProbeOutcome(probe, slot, sha, observation, True, deploy)
             slot.deployed = True
-        observation = self.prober.probe(sha, slot.worktree, slot.deployer, probe.runs)
+        observation = self.prober.probe(sha, slot.worktree, slot.deployer, probe.runs, self.stop)
         return _ProbeOutcome(probe, slot, sha, dataclasses.replace(observation, position=probe.position),
                              needs_deploy, deploy)
 
