@@ -32,6 +32,9 @@ COMMAND_MODULES: list[str] = [
     "demo",
     "smoke",
     "bisect",
+    "events",
+    "what_changed",
+    "dora",
 ]
 
 
