@@ -13,6 +13,7 @@ whitespace, `=`, `%` or the mrkdwn specials, so the line splits on spaces and `=
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from typing import Any
 
@@ -44,7 +45,14 @@ def link(url: str, label: str) -> str:
 
 
 def clip(text: str, limit: int = MAX_SECTION_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Cut to `limit` characters without splitting an escape (&amp;) or a link (<url|label>)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    cut = re.sub(r"&[a-z]{0,3}$", "", cut)
+    if cut.rfind("<") > cut.rfind(">"):
+        cut = cut[: cut.rfind("<")]
+    return cut + "…"
 
 
 def _kv_value(value: str | None) -> str:
@@ -93,7 +101,7 @@ def headline(event: Event) -> str:
 
 
 def fallback_text(event: Event) -> str:
-    return f"{event.title()}: {event.status}\n{kv_line(event)}"
+    return f"{escape(event.title())}: {event.status}\n{kv_line(event)}"
 
 
 def message(event: Event) -> dict[str, Any]:
@@ -150,7 +158,7 @@ def thread_details(event: Event) -> dict[str, Any] | None:
     if not lines:
         return None
     blocks = _chunk_sections(lines)
-    return {"text": clip(f"Details of {event.title()}", 4000), "blocks": blocks, "unfurl_links": False}
+    return {"text": clip(f"Details of {escape(event.title())}", 4000), "blocks": blocks, "unfurl_links": False}
 
 
 def _chunk_sections(lines: list[str]) -> list[dict[str, Any]]:
