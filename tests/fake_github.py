@@ -239,7 +239,9 @@ def _error(status: int, message: str) -> _Reply:
 class FakeGitHub:
     """GitHub for one repository `owner/name`, backed by the git repository at `repo_path`."""
 
-    def __init__(self, repo_path: Path, owner: str = "acme", name: str = "shop", token: str = TOKEN) -> None:
+    def __init__(self, repo_path: Path, owner: str = "acme", name: str = "shop", token: str = TOKEN,
+                 prefix: str = "") -> None:
+        self.prefix = prefix.rstrip("/")  # e.g. "/api/v3", like GitHub Enterprise Server
         self.repo_path = Path(repo_path)
         self.owner, self.name, self.token = owner, name, token
         self.full_name = f"{owner}/{name}"
@@ -275,7 +277,7 @@ class FakeGitHub:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host}:{port}{self.prefix}"
 
     def start(self) -> FakeGitHub:
         self._thread.start()
@@ -618,7 +620,10 @@ class FakeGitHub:
 
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, str], bytes, str | None]:
         parsed = urllib.parse.urlsplit(raw_path)
-        path = urllib.parse.unquote(parsed.path) if "/labels/" not in parsed.path else parsed.path
+        raw = parsed.path
+        if self.prefix and raw.startswith(self.prefix + "/"):
+            raw = raw[len(self.prefix):]
+        path = urllib.parse.unquote(raw) if "/labels/" not in raw else raw
         query = dict(urllib.parse.parse_qsl(parsed.query))
         template = None
         with self._lock:

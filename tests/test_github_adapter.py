@@ -338,3 +338,27 @@ def test_rate_limit_wait_from_headers() -> None:
     assert rate_limit_wait({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1010"}, now=1000) == 11
     assert rate_limit_wait({"x-ratelimit-remaining": "3", "x-ratelimit-reset": "1010"}, now=1000) is None
     assert rate_limit_wait({}) is None
+
+
+def test_github_enterprise_api_root_with_a_path(shop: TestRepo) -> None:
+    with FakeGitHub(shop.path, prefix="/api/v3") as ghes, \
+            GitHubClient(TOKEN, ghes.full_name, ghes.url, scale=0.001) as client:
+        ghes.pulls_from_history()
+        assert ghes.url.endswith("/api/v3")
+        for i in range(120):
+            cid = ghes.next_id()
+            ghes.comments[cid] = {"id": cid, "issue": 11, "body": f"c{i}", "user": "dave",
+                                  "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+        assert client.pull(11).title == "Checkout v2"
+        assert client.find_sticky_comment(11, MARKER) is None  # two pages through /api/v3 Link headers
+        assert ghes.count("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments") == 2
+        validate_exchanges(ghes)
+
+
+def test_writes_are_spaced(fake: FakeGitHub) -> None:
+    with GitHubClient(TOKEN, fake.full_name, fake.url, scale=1.0, write_interval_s=0.2) as client:
+        started = time.monotonic()
+        client.create_issue("a", "b")
+        client.create_issue("c", "d")
+        client.pull(11)  # reads are not spaced
+        assert time.monotonic() - started >= 0.2
