@@ -84,7 +84,8 @@ OPTIONS: dict[str, tuple[InputOption, ...]] = {
     "events-post": (
         _opt("kind", required=True), _opt("service"), _opt("env"), _opt("version"), _opt("sha"),
         _opt("status"), _opt("actor"), _opt("summary"), _opt("prev-value"), _opt("new-value"),
-        _opt("url", kind="lines"), _opt("event-id", "--id"), _opt("at"), _opt("store"),
+        _opt("url", kind="lines"), _opt("event-id", "--id"), _opt("at"), _opt("tags", "--tag", kind="lines"),
+        _opt("store"), _opt("github-repository", "--github"),
     ),
     "what-changed": (
         _opt("at"), _opt("window"), _opt("service"), _opt("env"), _opt("store"),

@@ -707,3 +707,30 @@ def test_deploy_event_workflow_job(pr_shop: TestRepo, tmp_path: Path, slack_hook
     assert result.outputs["event-id"]
     assert len(deployments) == 1
     assert slack_hook.posts  # type: ignore[attr-defined]
+
+
+def test_what_changed_and_dora_read_the_posted_events(pr_shop: TestRepo, tmp_path: Path) -> None:
+    _needs("what-changed")
+    store = str(tmp_path / "events.db")
+    runner = Runner(pr_shop.path, tmp_path / "run", event_name="workflow_dispatch", event={})
+    common = {"service": "shop", "env": "production", "store": store}
+    for version, status, minutes in (("v2.45.0", "success", 300), ("v2.46.0", "success", 20)):
+        posted = runner.run_action({"command": "events-post", **common, "version": version, "status": status,
+                                    "sha": pr_shop.git("rev-parse", version), "event-id": f"deploy-{version}",
+                                    "at": _minutes_ago(minutes), "tags": "team=payments"})
+        assert not posted.failed, posted.log[-3000:]
+    changed = runner.run_action({"command": "what-changed", **common, "at": "now", "window": "6h"})
+    assert not changed.failed, changed.log[-3000:]
+    assert (changed.outputs["status"], changed.outputs["event-id"]) == ("suspect", "deploy-v2.46.0")
+    report = json.loads(Path(changed.outputs["report-path"]).read_text())
+    assert report["rollback_to"]["version"] == "v2.45.0"
+    assert "v2.46.0" in changed.summary
+    dora = runner.run_action({"command": "dora", **common, "window": "30d", "format": "md"})
+    assert not dora.failed, dora.log[-3000:]
+    assert Path(dora.outputs["report-path"]).suffix == ".md"
+
+
+def _minutes_ago(minutes: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
