@@ -137,7 +137,7 @@ class GitRepo:
         except git.GitCommandError:
             pass
         names = [r.name for r in self.repo.refs]
-        close = difflib.get_close_matches(ref, names, n=1)
+        close = difflib.get_close_matches(ref, names, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else "; check the name with `git tag` / `git branch -a`"
         raise UserError(f"ref {ref!r} not found in {self.root}{hint}")
 
