@@ -253,10 +253,11 @@ def iso(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, to the second (or millisecond when there is one)."""
     if value is None:
         return None
-    value = value.astimezone(UTC)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
     if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return value.isoformat()[:-6] + "Z"
 
 
 def parse_iso(text: str) -> datetime:

@@ -243,7 +243,8 @@ def pick_suspect(events: Sequence[Event], at: datetime) -> Event | None:
 def build_report(events: Sequence[Event], at: datetime, since: datetime, *, service: str | None,
                  env: str | None, rollback_to: Event | None, expansions: dict[str, Expansion]) -> WhatChanged:
     ordered = sorted((e for e in events if since <= e.at <= at), key=lambda e: (e.at, e.id))
-    changes = [Change(e, minutes_before(at, e.at), expansions.get(e.id)) for e in ordered]
+    at_s = at.timestamp()
+    changes = [Change(e, max(int((at_s - e.at.timestamp()) // 60), 0), expansions.get(e.id)) for e in ordered]
     return WhatChanged(at=at, since=since, service=service, env=env, changes=changes,
                        suspect=pick_suspect(ordered, at), rollback_to=rollback_to)
 
