@@ -394,6 +394,15 @@ def test_state_file_survives_a_torn_write_and_refuses_corruption_and_a_second_ru
     fresh.close()
 
 
+def test_deploy_budget_is_never_exceeded(tmp_path: Path, staging: StagingServers, spec_file: Path) -> None:
+    shop = build_shop_repo(tmp_path / "shop", [[OK]] * 5 + [[BROKEN]] * 11)
+    report = bisect(shop["repo"].path, staging.start(2), spec_file, tmp_path, drill_down=False,
+                    strategy=StrategyOptions(max_deploys=3))
+    assert report.deploys <= 3 and len(deploys(tmp_path)) <= 3
+    assert report.status == "ambiguous"
+    assert shop["merges"][5] in report.candidates
+
+
 # --- throwaway deterministic strategy until bisect_runner/bisect/strategies.py lands (TEMPORARY) ---
 from bisect_runner.bisect.model import (  # noqa: E402
     EndpointMismatch,

@@ -445,7 +445,38 @@ class BisectRun:
                 if verdict is None:
                     raise BisectRunnerError("the search strategy stopped without a verdict (a bug; please report it)")
                 return verdict
-            self._run_round(phase, strategy, probes[: len(self.slots)])
+            probes = self._within_budget(probes[: len(self.slots)], phase, deployed)
+            if not probes:
+                return self._budget_verdict(phase)
+            self._run_round(phase, strategy, probes)
+
+    def _within_budget(self, probes: list[Probe], phase: _Phase, deployed: frozenset[int]) -> list[Probe]:
+        """The runner enforces --max-deploys itself, whatever the strategy does with it."""
+        budget = self.options.strategy.max_deploys
+        if budget is None:
+            return probes
+        left = budget - self.report.deploys
+        kept = []
+        for probe in probes:
+            if probe.position in deployed:
+                kept.append(probe)
+            elif left > 0:
+                kept.append(probe)
+                left -= 1
+        return kept
+
+    def _budget_verdict(self, phase: _Phase) -> Verdict:
+        """The deploy budget ran out before the strategy decided: report what the judged steps
+        pin down (everything after the last good commit up to the first bad one)."""
+        judged = {phase.index[s.sha]: s.verdict for s in self.report.steps if s.sha in phase.index}
+        good = max((p for p, v in judged.items() if v in ("good", "same")), default=0)
+        bad = min((p for p, v in judged.items() if v in ("bad", "different") and p > good), default=phase.n)
+        self.report.notes.append(f"the deploy budget (--max-deploys {self.options.strategy.max_deploys}) ran out "
+                                 "before the search finished")
+        candidates = tuple(range(good + 1, bad + 1))
+        if len(candidates) == 1 and self.options.kind == "deterministic":
+            return Verdict("found", candidates[0], candidates, 1.0)
+        return Verdict("ambiguous", None, candidates, 0.0)
 
     def _run_round(self, phase: _Phase, strategy: Strategy, probes: list[Probe]) -> None:
         self.round += 1
