@@ -734,3 +734,59 @@ def _minutes_ago(minutes: int) -> str:
     from datetime import UTC, datetime, timedelta
 
     return (datetime.now(UTC) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# prepare and install (the steps a fresh runner runs before the first call) -------------------------
+
+
+@pytest.fixture
+def fresh_runner_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """An action checkout this interpreter did not install, and a runner's temp and output files."""
+    action = tmp_path / "action"
+    action.mkdir()
+    (action / "pyproject.toml").write_text('[project]\nname = "bisect-runner"\nversion = "0.1.0"\n')
+    output = tmp_path / "output"
+    output.write_text("")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("RUNNER_TEMP", str(tmp_path / "temp"))
+    monkeypatch.setenv("BISECT_RUNNER_ACTION_PATH", str(action))
+    return {"action": action, "output": output, "temp": tmp_path / "temp"}
+
+
+def test_prepare_plans_a_venv_then_reuses_it(fresh_runner_env: dict[str, Path]) -> None:
+    from bisect_runner.actions import outputs_written
+
+    assert action_entry.main(["prepare"]) == 0
+    planned = outputs_written()
+    assert planned["installed"] == "false"
+    assert planned["venv"].startswith(str(fresh_runner_env["temp"] / "bisect-runner" / "venv-"))
+    assert planned["cache-key"].startswith("py3.") and planned["pip-cache-dir"]
+    Path(planned["venv"]).mkdir(parents=True)
+    (Path(planned["venv"]) / ".installed").write_text("done\n")
+    fresh_runner_env["output"].write_text("")
+    assert action_entry.main(["prepare"]) == 0
+    again = outputs_written()
+    assert again["installed"] == "true" and again["python"] == str(Path(planned["venv"]) / "bin" / "python")
+    assert again["venv"] == planned["venv"] and again["cache-key"] == planned["cache-key"]
+
+
+def test_a_failed_install_is_an_annotation_and_exit_3(fresh_runner_env: dict[str, Path],
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capfd: pytest.CaptureFixture[str]) -> None:
+    blocker = fresh_runner_env["action"] / "not-a-directory"
+    blocker.write_text("")  # the venv cannot be created below a file: the first install command fails fast
+    monkeypatch.setenv("BISECT_RUNNER_VENV", str(blocker / "venv"))
+    assert action_entry.main(["install"]) == 3
+    out = capfd.readouterr().out
+    assert "::group::Install bisect-runner from" in out and "::endgroup::" in out
+    assert "::error title=bisect-runner install::installing bisect-runner failed" in out
+    assert not (blocker / "venv").exists()
+
+
+def test_install_needs_prepare_first(fresh_runner_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("BISECT_RUNNER_VENV", raising=False)
+    assert action_entry.main(["install"]) == 2
+    assert "BISECT_RUNNER_VENV is not set" in capsys.readouterr().out
+    assert action_entry.main(["deploy"]) == 2
