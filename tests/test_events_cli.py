@@ -161,3 +161,14 @@ def test_github_deployments_through_the_cli(tmp_path: Path) -> None:
                         "--no-github", cwd=repo.path, env=env)
         assert no_gh.returncode == 0 and "github:  skipped: --no-github" in no_gh.stdout
         assert len(fake.deployments) == 1
+
+
+def test_a_store_that_cannot_be_written_fails_the_command_before_any_sink(tmp_path: Path,
+                                                                          slack_server: SlackReceiver) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be\n")
+    env = {**FAST, "SLACK_WEBHOOK_URL": slack_server.webhook_url}
+    result = run_cli(*DEPLOY, "--store", str(blocker / "events.db"), "--repo", str(tmp_path), env=env)
+    assert result.returncode == 2
+    assert "cannot open the event store" in result.stderr and "pass --store" in result.stderr
+    assert slack_server.requests == []

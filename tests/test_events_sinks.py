@@ -217,6 +217,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> TestRepo:
     repo.commit("Initial commit", {"app.py": "v = 1\n"})
     repo.tag("v1")
     repo.merge_pr(41, "cart", [("Cart totals", {"cart.py": "t = 1\n"})], title="Cart totals (local title)")
+    repo.commit("Rebase-merged: tidy the cart page", {"cart.html": "<p>cart</p>\n"})  # no (#N) in the subject
     repo.tag("v2")
     return repo
 
@@ -226,6 +227,8 @@ def test_github_deployment_then_statuses_on_the_same_deployment(tmp_path: Path, 
     v1, v2 = shop.git("rev-parse", "v1"), shop.git("rev-parse", "v2")
     with FakeGitHub(shop.path) as fake:
         fake.pulls_from_history()
+        fake.add_pull(43, "Tidy the cart page", "carol", "tidy", v2, base_sha=shop.git("rev-parse", "v2~1"),
+                      merged=True, merge_commit_sha=v2)
         with GitHubClient(GITHUB_TOKEN, fake.full_name, fake.url, scale=0.001) as client:
             sink = GitHubDeploymentSink(client, production=True, transient=False)
             post_event(store, kind="deploy", service="shop", env="production", version="v1", sha=v1, at=T0,
@@ -255,8 +258,10 @@ def test_github_deployment_then_statuses_on_the_same_deployment(tmp_path: Path, 
         assert [s["state"] for s in statuses] == ["in_progress", "success"]
         assert statuses[0]["environment_url"] == "https://shop.example.com"
         assert statuses[0]["log_url"] == "https://ci.example/run/5"
-        # PR titles came from GitHub, not the local merge commit
-        assert [(p.number, p.url != "") for p in started.event.prs] == [(41, True)]
+        # PR titles came from GitHub, not the local merge commit; the rebase-merged PR was found by commit
+        assert [(p.number, p.title, p.url != "") for p in started.event.prs] == [
+            (41, "Cart totals (local title)", True), (43, "Tidy the cart page", True)]
+        assert started.event.prs[1].author == "carol"
         validate_exchanges(fake)
 
 

@@ -89,26 +89,47 @@ def deploy_changes(repo: GitRepo, prev_sha: str | None, sha: str | None) -> Depl
                          prs=tuple(prs.values()), truncated=truncated)
 
 
-def github_titles(prs: tuple[PullRef, ...], client: GitHubClient) -> tuple[PullRef, ...]:
-    """Replace local titles with GitHub's (title, author, URL) for up to MAX_GITHUB_LOOKUPS PRs.
-    GitHub being down costs the titles, never the event."""
+def github_prs(changes: DeployChanges, client: GitHubClient) -> tuple[PullRef, ...]:
+    """The deploy's PRs with GitHub's titles, authors and URLs, plus the PRs of mainline commits
+    whose subjects name none (rebase merges), looked up by commit; at most MAX_GITHUB_LOOKUPS
+    calls. GitHub being down costs the titles, never the event."""
     from bisect_runner.github import CallBudgetExceeded
 
-    result: list[PullRef] = []
-    for index, pr in enumerate(prs):
-        if index >= MAX_GITHUB_LOOKUPS:
-            result.extend(prs[index:])
-            break
-        try:
-            info = client.pull(pr.number)
-        except CallBudgetExceeded as exc:
-            progress(f"bisect-runner: PR titles from GitHub stopped: {exc}")
-            result.extend(prs[index:])
-            break
-        except BisectRunnerError as exc:
-            progress(f"bisect-runner: PR #{pr.number} title from GitHub unavailable ({exc}); using the local one")
-            result.append(pr)
+    found: dict[int, PullRef] = {pr.number: pr for pr in changes.prs}
+    order: list[int] = []
+    lookups = 0
+    for commit in changes.commits:
+        number = pr_number_from_subject(commit.subject)
+        if lookups >= MAX_GITHUB_LOOKUPS:
+            if number is not None and number not in order:
+                order.append(number)
             continue
-        result.append(PullRef(number=pr.number, title=info.title or pr.title, author=info.author or pr.author,
-                              url=info.url))
-    return tuple(result)
+        try:
+            if number is not None:
+                if number in order:
+                    continue
+                lookups += 1
+                info = client.pull(number)
+            else:
+                lookups += 1
+                pulls = [p for p in client.pulls_for_commit(commit.sha) if p.merged_at]
+                if not pulls or pulls[0].number in order:
+                    continue
+                info = pulls[0]
+                number = info.number
+        except CallBudgetExceeded as exc:
+            progress(f"bisect-runner: PR lookups on GitHub stopped: {exc}")
+            lookups = MAX_GITHUB_LOOKUPS
+            if number is not None and number not in order:
+                order.append(number)
+            continue
+        except BisectRunnerError as exc:
+            progress(f"bisect-runner: PR lookup on GitHub failed ({exc}); using local titles")
+            if number is not None and number not in order:
+                order.append(number)
+            continue
+        local = found.get(number)
+        found[number] = PullRef(number=number, title=info.title or (local.title if local else ""),
+                                author=info.author or (local.author if local else ""), url=info.url)
+        order.append(number)
+    return tuple(found[n] for n in order if n in found)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bisect_runner import actions
 from bisect_runner.config import Config
 from bisect_runner.errors import BisectRunnerError, UserError
-from bisect_runner.events.changes import deploy_changes, github_titles
+from bisect_runner.events.changes import deploy_changes, github_prs
 from bisect_runner.events.model import (
     Event,
     check_id,
@@ -270,7 +270,5 @@ def _with_history(store: EventStore, event: Event, existing: Event | None, repo:
         return event
     if changes is None:
         return event
-    prs = changes.prs
-    if github is not None and prs:
-        prs = github_titles(prs, github)
+    prs = github_prs(changes, github) if github is not None else changes.prs
     return replace(event, prs=prs)
