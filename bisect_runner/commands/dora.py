@@ -63,7 +63,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
     from bisect_runner.commands.events import git_repo_or_none, repo_root
     from bisect_runner.errors import UserError
     from bisect_runner.events.model import parse_since, parse_time, utcnow
-    from bisect_runner.events.post import store_path
+    from bisect_runner.events.store import store_path
 
     now = utcnow()
     since = parse_since(args.since, now)

@@ -127,7 +127,8 @@ def git_repo_or_none(path: Path) -> Any:
 
 def handle_post(args: argparse.Namespace, ctx: Context) -> int:
     from bisect_runner.events.model import parse_tags
-    from bisect_runner.events.post import build_sinks, post_event, store_path
+    from bisect_runner.events.post import build_sinks, post_event
+    from bisect_runner.events.store import store_path
 
     config = ctx.config
     tags = parse_tags(args.tag)
@@ -214,7 +215,7 @@ def list_events(store_file: str | Path, *, service: str | None = None, env: str 
 
 def handle_list(args: argparse.Namespace, ctx: Context) -> int:
     from bisect_runner.events.model import check_kind, check_status, parse_since, utcnow
-    from bisect_runner.events.post import store_path
+    from bisect_runner.events.store import store_path
 
     now = utcnow()
     kinds = [check_kind(k) for k in args.kind]

@@ -45,20 +45,8 @@ from bisect_runner.render import md_escape, md_table, progress
 if TYPE_CHECKING:
     from bisect_runner.github import GitHubClient
 
-STORE_ENV = "BISECT_RUNNER_STORE"
 SLACK_API_ENV = "BISECT_RUNNER_SLACK_API_URL"
 WEBHOOK_ENV = "BISECT_RUNNER_WEBHOOK_URL"
-DEFAULT_STORE = Path(".bisect-runner") / "events.db"
-
-
-def store_path(explicit: str | None, config: Config, repo_root: Path) -> Path:
-    """--store, else BISECT_RUNNER_STORE, else events.store (relative to the repo root), else
-    .bisect-runner/events.db at the repo root."""
-    chosen = explicit or os.environ.get(STORE_ENV) or config.events.store
-    if chosen:
-        path = Path(chosen).expanduser()
-        return path if path.is_absolute() or explicit or os.environ.get(STORE_ENV) else repo_root / path
-    return repo_root / DEFAULT_STORE
 
 
 @dataclass

@@ -15,6 +15,7 @@ column that is NULL when they are empty.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,10 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from bisect_runner.config import Config
 from bisect_runner.errors import UserError
 from bisect_runner.events.model import DEPLOY_KINDS, Event, PullRef, merge_event, same_content, utcnow
 
 SCHEMA_VERSION = 1
+STORE_ENV = "BISECT_RUNNER_STORE"
+DEFAULT_STORE = Path(".bisect-runner") / "events.db"
 SaveAction = Literal["created", "updated", "unchanged"]
 
 _COLUMNS = ("id", "kind", "service", "env", "status", "at_ms", "version", "sha", "prev_version", "prev_sha",
@@ -69,6 +73,16 @@ CREATE TABLE IF NOT EXISTS sink_refs (
 );
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+
+
+def store_path(explicit: str | None, config: Config, repo_root: Path) -> Path:
+    """--store, else BISECT_RUNNER_STORE, else events.store (relative to the repo root), else
+    .bisect-runner/events.db at the repo root."""
+    chosen = explicit or os.environ.get(STORE_ENV) or config.events.store
+    if chosen:
+        path = Path(chosen).expanduser()
+        return path if path.is_absolute() or explicit or os.environ.get(STORE_ENV) else repo_root / path
+    return repo_root / DEFAULT_STORE
 
 
 @dataclass(frozen=True)
@@ -332,4 +346,4 @@ def _stamped(event: Event) -> Event:
     return replace(event, recorded_at=utcnow())
 
 
-__all__ = ["DEPLOY_KINDS", "EventStore", "SaveAction", "SinkRef", "from_ms", "query_sql", "row_event", "to_ms"]
+__all__ = ["DEPLOY_KINDS", "STORE_ENV", "EventStore", "store_path", "SaveAction", "SinkRef", "from_ms", "query_sql", "row_event", "to_ms"]
