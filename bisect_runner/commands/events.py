@@ -128,6 +128,7 @@ def git_repo_or_none(path: Path) -> Any:
 def handle_post(args: argparse.Namespace, ctx: Context) -> int:
     from bisect_runner.events.model import parse_tags
     from bisect_runner.events.post import build_sinks, post_event
+    from bisect_runner.events.sinks import close_sinks
     from bisect_runner.events.store import store_path
 
     config = ctx.config
@@ -135,6 +136,7 @@ def handle_post(args: argparse.Namespace, ctx: Context) -> int:
     service = args.service or config.events.service
     env = args.env or config.events.env
     github = _github_client(args, config) if not args.no_github else None
+    sinks: list[Any] = []
     try:
         sinks, skipped = build_sinks(
             config, slack_channel=args.slack_channel, github_repository=args.github, use_slack=not args.no_slack,
@@ -150,6 +152,7 @@ def handle_post(args: argparse.Namespace, ctx: Context) -> int:
             github=github,
         )
     finally:
+        close_sinks(sinks)
         if github is not None:
             github.close()
     ctx.emit(result)

@@ -167,6 +167,9 @@ class HttpPoster:
             return response
         raise SinkError(f"{what}: no answer after {self.max_attempts} attempts")  # pragma: no cover
 
+    def close(self) -> None:
+        self.session.close()
+
     def _backoff(self, attempt: int) -> None:
         wait = min(0.5 * 2 ** (attempt - 1), 8.0) * self.scale
         if wait > 0:
@@ -348,6 +351,14 @@ class GitHubDeploymentSink:
 
 
 # fan-out -------------------------------------------------------------------------------------
+
+
+def close_sinks(sinks: Sequence[Sink]) -> None:
+    """Release the HTTP connections the sinks hold (the GitHub client is closed by its owner)."""
+    for sink in sinks:
+        poster = getattr(sink, "poster", None)
+        if isinstance(poster, HttpPoster):
+            poster.close()
 
 
 def fan_out(store: EventStore, event: Event, sinks: Sequence[Sink]) -> list[SinkResult]:
