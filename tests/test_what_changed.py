@@ -82,7 +82,7 @@ def test_markdown_is_a_paste_ready_timeline(incident: tuple[TestRepo, Path]) -> 
     assert "#### Timeline (UTC)" in out
     assert "- **2026-03-02 14:25** (−22 min) — deploy shop v2.46.0 to production" in out
     assert "- 2026-03-02 14:07 (−40 min) — migration billing/production: add index" in out
-    assert "**Suspect:** deploy shop v2.46.0" in out
+    assert "- **Suspect:** deploy shop v2.46.0" in out
     assert "([link](https://shop.example.com))" in out
 
 

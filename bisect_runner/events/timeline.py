@@ -144,8 +144,8 @@ class WhatChanged:
         out = [f"### What changed: {md_escape(self._scope())}", "",
                f"Window: {self._window()}", ""]
         suspect = self.suspect_change
-        out.append(f"**Suspect:** {md_escape(_suspect_line(self).removeprefix('Suspect: '))}")
-        out.append(f"**Roll back to:** {md_escape(_rollback_line(self).removeprefix('Roll back to: '))}")
+        out.append(f"- **Suspect:** {md_escape(_suspect_line(self).removeprefix('Suspect: '))}")
+        out.append(f"- **Roll back to:** {md_escape(_rollback_line(self).removeprefix('Roll back to: '))}")
         out += ["", "#### Timeline (UTC)", ""]
         if not self.changes:
             out.append("_No changes recorded in this window._")
