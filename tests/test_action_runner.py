@@ -790,3 +790,33 @@ def test_install_needs_prepare_first(fresh_runner_env: dict[str, Path], monkeypa
     assert action_entry.main(["install"]) == 2
     assert "BISECT_RUNNER_VENV is not set" in capsys.readouterr().out
     assert action_entry.main(["deploy"]) == 2
+
+
+def test_without_python_311_the_setup_step_runs_and_its_python_is_used(shop: TestRepo, staging: ThreadingHTTPServer,
+                                                                       tmp_path: Path) -> None:
+    """A runner whose python3 is too old: setup-python runs (emulated: it reports the interpreter it
+    set up, as with update-environment: false) and the later steps use that interpreter."""
+    import sys
+
+    old_bin = tmp_path / "old-python"
+    old_bin.mkdir()
+    for name in ("python3", "python"):
+        script = old_bin / name
+        script.write_text("#!/bin/sh\necho 'Python 3.8.10'\nexit 1\n")
+        script.chmod(0o755)
+    runner = _runner(shop, tmp_path / "run")
+    runner.env["PATH"] = f"{old_bin}:/usr/bin:/bin"
+    set_up: list[dict[str, str]] = []
+
+    def setup_python(_: Runner, step: dict[str, Any], with_values: dict[str, str], __: dict[str, Any]) -> RunResult:
+        set_up.append(with_values)
+        return RunResult(outputs={"python-path": sys.executable, "python-version": "3.11.7"})
+
+    runner.handlers["actions/setup-python@"] = setup_python
+    result = runner.run_action({"command": "smoke", "smoke-spec": "smoke/checkout.yml", "staging-urls": _url(staging),
+                                "python-version": "3.13"})
+    assert not result.failed, result.log
+    assert set_up == [{"python-version": "3.13", "update-environment": "false"}]
+    assert result.step("python").outputs == {"needs-setup": "true"}
+    assert result.step("prepare").outputs["python"] == sys.executable
+    assert result.outputs["status"] == "passed"
