@@ -262,3 +262,13 @@ def test_workflows_pass_only_inputs_the_action_has(path: Path) -> None:
             unknown = set(step.get("with", {})) - inputs
             assert not unknown, f"{path.name}: unknown action inputs {sorted(unknown)}"
             assert step["with"]["command"] in action_entry.COMMANDS
+
+
+def test_starters_and_docs_reference_this_release_of_the_action() -> None:
+    from bisect_runner import __version__
+
+    expected = f"{OWN_ACTION}v{__version__}"
+    docs = (ROOT / "docs" / "actions.md").read_text(encoding="utf-8")
+    for text, where in [(p.read_text(encoding="utf-8"), p.name) for p in STARTERS] + [(docs, "docs/actions.md")]:
+        refs = set(re.findall(rf"{re.escape(OWN_ACTION)}[^\s`]+", text))
+        assert refs <= {expected, f"{OWN_ACTION}<full sha>"}, f"{where}: {sorted(refs)} (expected {expected})"
