@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
+from github.GithubException import RateLimitExceededExceedsMaxWait
 from urllib3 import Retry
 
 from bisect_runner.config import GitHubConfig
@@ -405,6 +406,9 @@ class GitHubClient:
     def _translate(self, exc: GithubException, action: str, *, write: bool) -> Exception:
         status, message = exc.status, _message(exc)
         detail = f": {message}" if message else ""
+        if isinstance(exc, RateLimitExceededExceedsMaxWait):
+            return ExternalServiceError(f"GitHub rate limit while trying to {action}: asked to wait "
+                                        f"{exc.wait or 0:.0f}s, more than we wait; rerun after the limit resets")
         if status == 401:
             return UserError(f"GitHub rejected the token (401{detail}) while trying to {action}; "
                              "set GITHUB_TOKEN to a valid token")
