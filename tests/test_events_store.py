@@ -125,6 +125,12 @@ def test_a_file_that_is_not_a_store_is_a_user_error(tmp_path: Path) -> None:
     sqlite3.connect(other).execute("CREATE TABLE customers (id INTEGER)")
     with pytest.raises(UserError, match="not an event store"):
         EventStore.open(other)
+    lookalike = tmp_path / "lookalike.db"
+    conn = sqlite3.connect(lookalike)
+    conn.executescript("CREATE TABLE events (id TEXT); PRAGMA user_version = 1;")
+    conn.close()
+    with pytest.raises(UserError, match="not an event store"):
+        EventStore.open(lookalike)
     with pytest.raises(UserError, match="no event store at"):
         EventStore.open_existing(tmp_path / "missing.db")
     with pytest.raises(UserError, match="is a directory"):

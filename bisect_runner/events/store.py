@@ -29,6 +29,7 @@ from bisect_runner.errors import UserError
 from bisect_runner.events.model import DEPLOY_KINDS, Event, PullRef, merge_event, same_content, utcnow
 
 SCHEMA_VERSION = 1
+APPLICATION_ID = 0x42524556  # "BREV": marks the file as a bisect-runner event store
 STORE_ENV = "BISECT_RUNNER_STORE"
 DEFAULT_STORE = Path(".bisect-runner") / "events.db"
 SaveAction = Literal["created", "updated", "unchanged"]
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS sink_refs (
     PRIMARY KEY (event_id, sink)
 );
 PRAGMA user_version = {SCHEMA_VERSION};
+PRAGMA application_id = {APPLICATION_ID};
 """
 
 
@@ -174,12 +176,16 @@ class EventStore:
         try:
             self.conn.execute("PRAGMA busy_timeout = 10000")
             version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+            app_id = int(self.conn.execute("PRAGMA application_id").fetchone()[0])
+            if version == SCHEMA_VERSION and app_id == APPLICATION_ID:
+                return  # ours: both are set with the tables, in one script
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise UserError(f"{self.path} is not an event store ({exc}); pass --store to another file") from None
-        if version == SCHEMA_VERSION and "events" in tables:
-            return
+        if tables and app_id != APPLICATION_ID:
+            self.conn.close()
+            raise UserError(f"{self.path} is an SQLite file but not an event store; pass --store to another file")
         if version > SCHEMA_VERSION:
             self.conn.close()
             raise UserError(f"{self.path} was written by a newer bisect-runner (schema {version}); upgrade")
