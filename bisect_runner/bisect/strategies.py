@@ -235,7 +235,7 @@ class FlakyBayesianSearch:
     """
 
     PRIOR_NO_CULPRIT = 0.05
-    CAUTION = 1.5  # standard deviations the flake rates are moved towards each other
+    CAUTION = 2.0  # standard deviations the flake rates are moved towards each other
     FLAKE_PRIOR = (1.0, 19.0)  # Beta(failures, passes) for the good side: mean 5 %
     BAD_PRIOR = (2.0, 1.0)  # Beta(failures, passes) for the bad side: mean 67 % failing
 
