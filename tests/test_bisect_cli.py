@@ -18,8 +18,6 @@ from tests.conftest import ROOT, run_cli
 from tests.gitutil import GIT_ENV
 from tests.staging_app import DEPLOY_COMMAND, SMOKE_SPEC, StagingServers, build_shop_repo
 
-pytest.importorskip("bisect_runner.bisect.strategies")  # the search itself (another module) must exist
-
 OK: dict[str, Any] = {}
 BROKEN = {"checkout": "broken"}
 

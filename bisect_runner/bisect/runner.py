@@ -646,26 +646,28 @@ class BisectRun:
         return info
 
     def _mismatch_error(self, phase: _Phase, exc: _PhaseMismatch) -> UserError:
-        observation = exc.observation
-        detail = observation.detail or exc.mismatch.detail
-        sha = phase.shas[exc.mismatch.position] if 0 <= exc.mismatch.position < len(phase.shas) else "?"
-        latency = self.options.latency_check is not None
-        if exc.mismatch.expected == "good":
-            what = f"fails {self.prober.what}" if not latency else f"does not pass {self.prober.what}"
-            fix = "pass a --good commit that passes"
-            label = phase.good_label
+        observation, mismatch = exc.observation, exc.mismatch
+        sha = phase.shas[mismatch.position] if 0 <= mismatch.position < len(phase.shas) else "?"
+        kind = self.options.kind
+        if mismatch.expected == "good":
+            label, fix = phase.good_label, "pass a --good commit that passes"
+            what = f"does not pass {self.prober.what}" if kind == "latency" else f"fails {self.prober.what}"
         else:
-            what = f"passes {self.prober.what}" if not latency else "has the same latency as the good ref"
-            fix = "pass a --bad commit that fails" if not latency else "pass a --bad commit that is slow"
             label = phase.bad_label
-        if not observation.runs:
-            runs = ""
-        elif exc.mismatch.expected == "good":
-            runs = f" ({observation.failures} of {plural(observation.runs, 'run')} failed)"
-        else:
-            runs = f" ({observation.runs - observation.failures} of {plural(observation.runs, 'run')} passed)"
-        why = f": {detail}" if detail else ""
-        return UserError(f"{label} ({sha[:10]}) {what}{runs}{why}; {fix}")
+            fix = "pass a --bad commit that is slow" if kind == "latency" else "pass a --bad commit that fails"
+            what = "is not slower than the good ref" if kind == "latency" else f"passes {self.prober.what}"
+        runs = ""
+        if kind == "deterministic" and observation.runs:
+            if mismatch.expected == "good":
+                runs = f" ({observation.failures} of {plural(observation.runs, 'run')} failed)"
+            else:
+                runs = f" ({observation.runs - observation.failures} of {plural(observation.runs, 'run')} passed)"
+        # The strategy's detail counts every run so far (flaky, latency); ours names the failure.
+        details = [] if kind == "deterministic" else [mismatch.detail]
+        if mismatch.expected == "good" or kind == "deterministic":
+            details.append(observation.detail)
+        why = "; ".join(d for d in details if d)
+        return UserError(f"{label} ({sha[:10]}) {what}{runs}{': ' + why if why else ''}; {fix}")
 
     def _write_replay_log(self) -> None:
         culprit = self.report.culprit
