@@ -128,3 +128,14 @@ def test_clock_time_and_now_with_a_relative_window(tmp_path: Path) -> None:
     assert rel.returncode == 0 and len(json.loads(rel.stdout)["events"]) == 1
     narrow = run_cli("what-changed", "--store", str(store), "--window", "10m", "--repo", str(tmp_path))
     assert "no changes recorded in this window" in narrow.stdout
+
+
+def test_deploys_carry_the_risk_ranking_of_their_prs(incident: tuple[TestRepo, Path]) -> None:
+    pytest.importorskip("bisect_runner.risk", reason="the risk module is not in this checkout")
+    code, out, err = _run(incident, "--at", iso(AT) or "", "--service", "shop", "--format", "json")
+    assert code == 0, err
+    changes = json.loads(out)["events"][1]["changes"]
+    assert changes["risk_reasons"], changes
+    assert all(p["risk_level"] in ("low", "medium", "high") and p["reasons"] for p in changes["prs"])
+    scores = [p["risk_score"] for p in changes["prs"]]
+    assert scores == sorted(scores, reverse=True)  # riskiest first

@@ -62,10 +62,14 @@ def make_expander(repo: GitRepo, risk_config: RiskConfig | None = None) -> Expan
                 sha = getattr(item, "sha", None)
                 if isinstance(sha, str):
                     risk_by_sha[sha] = item
-                for reason in getattr(item, "reasons", None) or ():
-                    if len(top_reasons) < TOP_REASONS and str(reason) not in top_reasons:
-                        label = f"#{number}: " if isinstance(number, int) else ""
-                        top_reasons.append(f"{label}{reason}")
+            # One reason from each of the riskiest changes: the first thing to read per change.
+            for item in items:
+                reasons = list(getattr(item, "reasons", None) or ())
+                if len(top_reasons) >= TOP_REASONS or not reasons:
+                    continue
+                number = getattr(item, "pr", None)
+                what = f"#{number}" if isinstance(number, int) else str(getattr(item, "sha", ""))[:10]
+                top_reasons.append(f"{what} ({getattr(item, 'level', '?')}): {reasons[0]}")
         prs: list[PrLine] = []
         for commit in changes.commits:
             local = pr_from_commit(commit)

@@ -160,7 +160,7 @@ class WhatChanged:
                 out.append(f"  - {md_escape(_expansion_summary(x))}")
                 for pr in x.prs[:MAX_LISTED_PRS]:
                     link = f"[#{pr.number}]({pr.url})" if pr.url else f"#{pr.number}"
-                    risk = f" — risk {pr.risk_level}: {md_escape('; '.join(pr.reasons[:2]))}" if pr.risk_level else ""
+                    risk = f" — risk {pr.risk_level}{md_escape(_first_reason(pr))}" if pr.risk_level else ""
                     out.append(f"  - {link} {md_escape(pr.title)}{risk}")
                 if len(x.prs) > MAX_LISTED_PRS:
                     out.append(f"  - …and {len(x.prs) - MAX_LISTED_PRS} more PRs")
@@ -194,7 +194,7 @@ def _expansion_lines(x: Expansion | None) -> list[str]:
         return []
     lines = [_expansion_summary(x)]
     for pr in x.prs[:MAX_LISTED_PRS]:
-        risk = f"  [risk {pr.risk_level}: {'; '.join(pr.reasons[:2])}]" if pr.risk_level else ""
+        risk = f"  [risk {pr.risk_level}{_first_reason(pr)}]" if pr.risk_level else ""
         author = f" ({pr.author})" if pr.author else ""
         lines.append(f"  #{pr.number} {pr.title}{author}{risk}")
     if len(x.prs) > MAX_LISTED_PRS:
@@ -205,6 +205,11 @@ def _expansion_lines(x: Expansion | None) -> list[str]:
     if x.risk_reasons:
         lines.append("  top risk: " + "; ".join(x.risk_reasons[:3]))
     return lines
+
+
+def _first_reason(pr: PrLine) -> str:
+    """The first reason of a medium or high risk PR (low ones are listed by level alone)."""
+    return f": {pr.reasons[0]}" if pr.reasons and pr.risk_level in ("medium", "high") else ""
 
 
 def _suspect_line(report: WhatChanged) -> str:
