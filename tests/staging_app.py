@@ -7,7 +7,7 @@ the commit's worktree and posts it to the server, like a deploy that restarts th
 that commit's code. behaviour.json:
 
     {"checkout": "ok" | "broken", "latency_ms": 5, "flaky_rate": 0.0, "seed": 1,
-     "deploy": "ok" | "fail" | "hang"}
+     "deploy": "ok" | "fail" | "hang", "broken_if_all": ["a_flag", "z_flag"], "a_flag": true, ...}
 
 Randomness (flakes, latency jitter) comes from a Random seeded by the seed and the commit, so
 every run of a test sees the same service. DEPLOY_LOG (a file) gets one line per deploy attempt:
@@ -53,7 +53,9 @@ class StagingState:
             flaky = self.rng.random() < float(behaviour.get("flaky_rate", 0.0))
             self.orders += 1
             order = self.orders
-        if behaviour.get("checkout") == "broken" or flaky:
+        together = behaviour.get("broken_if_all") or []  # flags that break checkout only in combination
+        clash = bool(together) and all(behaviour.get(flag) for flag in together)
+        if behaviour.get("checkout") == "broken" or flaky or clash:
             return 500, {"status": "error", "error": "payment failed"}, latency
         return 200, {"status": "ok", "order_id": f"o-{order}"}, latency
 
@@ -201,7 +203,8 @@ class StagingServers:
 
 
 def behaviour(**values: Any) -> str:
-    return json.dumps({**DEFAULT_BEHAVIOUR, **values}, sort_keys=True) + "\n"
+    # One key per line, so that a merge of changes to different keys is clean, as in real code.
+    return json.dumps({**DEFAULT_BEHAVIOUR, **values}, sort_keys=True, indent=1) + "\n"
 
 
 def build_shop_repo(path: Path, prs: list[list[dict[str, Any]]], *, tag_bad: bool = True) -> dict[str, Any]:

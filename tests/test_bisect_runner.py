@@ -400,3 +400,39 @@ def test_deploy_budget_is_never_exceeded(tmp_path: Path, staging: StagingServers
     assert report.status == "ambiguous"
     assert shop["merges"][5] in report.candidates
 
+
+def test_a_pr_that_only_breaks_when_merged_keeps_the_merge_as_culprit(tmp_path: Path, staging: StagingServers,
+                                                                      spec_file: Path) -> None:
+    from tests.gitutil import TestRepo
+    from tests.staging_app import behaviour
+
+    flags: dict[str, Any] = {"broken_if_all": ["a_flag", "z_flag"], "a_flag": False, "z_flag": False}
+    repo = TestRepo(tmp_path / "shop")
+    repo.commit("Initial shop", {"app/behaviour.json": behaviour(**flags)})
+    repo.tag("v1")
+    repo.git("checkout", "-q", "-b", "feature-z")
+    repo.commit("Turn on flag z", {"app/behaviour.json": behaviour(**{**flags, "z_flag": True})})
+    repo.commit("Docs for flag z", {"docs/z.md": "z\n"})
+    repo.git("checkout", "-q", "main")
+    repo.commit("Turn on flag a", {"app/behaviour.json": behaviour(**{**flags, "a_flag": True})})
+    repo.git("merge", "-q", "--no-ff", "feature-z", "-m", "Merge pull request #7 from acme/feature-z")
+    merge = repo.head()
+    repo.tag("v2")
+    report = bisect(repo.path, staging.start(1), spec_file, tmp_path)
+    assert report.status == "found"
+    assert report.culprit is not None and report.culprit.sha == merge and report.culprit.pr == 7
+    assert report.culprit.merge_sha is None
+    assert report.drill_down is not None and report.drill_down["outcome"] == "merge"
+    assert any("passes on its own" in note and "merging PR #7" in note for note in report.notes)
+
+
+def test_latency_bad_ref_that_is_not_slower_is_an_error(tmp_path: Path, staging: StagingServers,
+                                                        spec_file: Path) -> None:
+    shop = build_shop_repo(tmp_path / "shop", [[{"latency_ms": 0}]])
+    with pytest.raises(UserError, match=r"bad ref 'v2' \(\w{10}\) is not slower than the good ref: median .* ms "
+                                        r"against .* ms on the good commit, p=.*; pass a --bad commit that is slow"):
+        run_bisect(GitRepo(shop["repo"].path),
+                   BisectOptions("v1", "v2", kind="latency", latency_check="checkout",
+                                 strategy=StrategyOptions(latency_samples=6, latency_extra_samples=3,
+                                                          latency_max_samples=9)),
+                   deployers(staging.start(1), tmp_path), smoke_prober(spec_file, "checkout"), log=None)
