@@ -96,6 +96,7 @@ def test_finds_the_culprit_pr_and_drills_down_to_its_commit(tmp_path: Path, stag
     assert report.culprit.subject == "PR 103 step 2"
     assert report.culprit.author == "Dev3"
     assert "src/pr103_2.py" in report.culprit.files
+    assert report.culprit.risk_level in ("low", "medium", "high") and report.culprit.risk_reasons  # the risk module's
     assert report.drill_down is not None and report.drill_down["outcome"] == "found"
     assert report.deploys == len(deploys(tmp_path))
     assert report.deploys <= math.ceil(math.log2(6)) + 2 + math.ceil(math.log2(3)) + 1

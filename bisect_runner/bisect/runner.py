@@ -43,8 +43,9 @@ from bisect_runner.bisect.model import (
 )
 from bisect_runner.bisect.report import BisectReport, CulpritInfo, StepRecord, step_progress
 from bisect_runner.bisect.state import BisectState, SavedObservation, StateKey, replay_log_lines
+from bisect_runner.config import RiskConfig
 from bisect_runner.errors import BisectRunnerError, UserError
-from bisect_runner.gitrepo import Commit, GitRepo
+from bisect_runner.gitrepo import Change, Commit, GitRepo
 from bisect_runner.render import plural
 from bisect_runner.smoke import SmokeRunner, SmokeSpec, expand, variables
 
@@ -175,6 +176,7 @@ class BisectOptions:
     drill_down: bool = True
     restart: bool = False
     latency_check: str | None = None
+    risk: RiskConfig | None = None  # the config's risk rules, for the culprit's risk reasons
 
 
 # slots and phases ---------------------------------------------------------------------------
@@ -642,7 +644,7 @@ class BisectRun:
         change = self.repo.change(sha)
         info = CulpritInfo(sha=sha, subject=commit.subject, author=commit.author_name, pr=pr,
                            files=[f.path for f in change.files], merge_sha=merge_sha)
-        _add_risk(info, change)
+        _add_risk(info, change, self.options.risk)
         return info
 
     def _mismatch_error(self, phase: _Phase, exc: _PhaseMismatch) -> UserError:
@@ -693,28 +695,14 @@ def _median(judgement: StepJudgement, observation: Observation) -> float | None:
     return None
 
 
-def _add_risk(info: CulpritInfo, change: object) -> None:
-    """Risk reasons of the culprit, when the risk module offers `score_change` (optional)."""
-    try:
-        from bisect_runner import risk
-    except ImportError:
-        return
-    score_change = getattr(risk, "score_change", None)
-    if not callable(score_change):
-        return
-    try:
-        item = score_change(change)
-    except (TypeError, ValueError, AttributeError, KeyError):
-        return
-    reasons = getattr(item, "reasons", None)
-    if isinstance(reasons, list | tuple):
-        info.risk_reasons = [str(r) for r in reasons]
-    score = getattr(item, "score", None)
-    if isinstance(score, int | float):
-        info.risk_score = round(float(score), 1)
-    level = getattr(item, "level", None)
-    if isinstance(level, str):
-        info.risk_level = level
+def _add_risk(info: CulpritInfo, change: Change, config: RiskConfig | None) -> None:
+    """The culprit's risk score and reasons, as `bisect-runner risk` would explain them."""
+    from bisect_runner.risk import build_rules, score_change
+
+    config = config or RiskConfig()
+    item = score_change(change, build_rules(config), thresholds=config.thresholds,
+                        huge_change_lines=config.huge_change_lines)
+    info.risk_score, info.risk_level, info.risk_reasons = round(item.score, 1), item.level, list(item.reasons)
 
 
 def _default_factory(kind: str, n: int, options: StrategyOptions) -> Strategy:

@@ -140,7 +140,7 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
         ),
         first_parent_only=args.first_parent or config.first_parent,
         drill_down=not args.no_drill_down and config.drill_down,
-        restart=args.restart, latency_check=args.latency,
+        restart=args.restart, latency_check=args.latency, risk=ctx.config.risk,
     )
     try:
         report = run_bisect(repo, options, deployers, prober,
