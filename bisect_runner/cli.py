@@ -29,6 +29,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # Each module in bisect_runner/commands/ registers its subcommand(s) with `register(subparsers, common)`
 # and handles them with a function set as `handler`, called as handler(args, ctx) -> exit code.
 COMMAND_MODULES: list[str] = [
+    "risk",
     "demo",
     "smoke",
     "bisect",
