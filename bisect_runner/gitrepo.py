@@ -229,6 +229,16 @@ class GitRepo:
         out = self.git.diff("-U0", "--no-color", "--no-ext-diff", "-M", parent, sha, "--", *paths)
         return parse_hunks(out)
 
+    def author_names(self, shas: Sequence[str]) -> dict[str, str]:
+        """sha -> author name for many commits in one git process (e.g. the PR heads of merges,
+        whose author wrote the PR, unlike the merge commit's author who pressed the button)."""
+        unique = sorted(set(shas))
+        names: dict[str, str] = {}
+        for start in range(0, len(unique), 2000):  # stay far below the command-line length limit
+            out = self.git.log("--no-walk=unsorted", "--format=%H%x1f%an", *unique[start:start + 2000], "--")
+            names.update(line.split("\x1f", 1) for line in out.splitlines() if "\x1f" in line)
+        return names
+
     def pr_commits(self, merge_sha: str) -> list[Commit]:
         """The commits a merge brought in (its second parent's side), oldest first."""
         commit = self.commit(merge_sha)
