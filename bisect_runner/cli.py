@@ -33,6 +33,7 @@ COMMAND_MODULES: list[str] = [
     "demo",
     "smoke",
     "bisect",
+    "pr_risk",
     "events",
     "what_changed",
     "dora",

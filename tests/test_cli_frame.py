@@ -30,11 +30,13 @@ checks:
 
 class _SlowHandler(http.server.BaseHTTPRequestHandler):
     delay = 0.0
+    requested: threading.Event
 
     def log_message(self, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
+        self.requested.set()  # the CLI is up and waiting on us: its signal handlers are installed
         time.sleep(self.delay)
         body = b'{"status": "ok"}'
         self.send_response(200)
@@ -45,7 +47,7 @@ class _SlowHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, type[_SlowHandler]]]:
-    handler = type("Handler", (_SlowHandler,), {"delay": 0.0})
+    handler = type("Handler", (_SlowHandler,), {"delay": 0.0, "requested": threading.Event()})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -107,7 +109,8 @@ def test_interrupt_is_exit_130(tmp_path: Path, server: tuple[str, type[_SlowHand
         [sys.executable, "-m", "bisect_runner", "smoke", str(spec), "--base-url", url],
         env={**os.environ, **GIT_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(1.5)
+    assert handler.requested.wait(30), "the smoke run never reached the server"
+    time.sleep(0.2)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 130, stderr
