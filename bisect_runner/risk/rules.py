@@ -59,9 +59,9 @@ BUILTIN: tuple[BuiltinCategory, ...] = (
         "*shopify*", "*plaid*", "*firebase*", "*pagerduty*", "*slack_client*", "*vendor_api*",
     )),
     BuiltinCategory("security", 30, "touches security-sensitive code (auth, permissions, crypto)", (
-        "**/auth/**", "*auth*.py", "*auth*.go", "*auth*.ts", "*auth*.js", "*auth*.rb", "*auth*.java",
-        "*auth*.kt", "**/permissions/**", "*permission*", "*crypto*", "*security*", "*session*", "*password*",
-        "*oauth*", "*jwt*", "*secret*", "*csrf*", "*rbac*", "**/policies/**", "*saml*", "*tls*", "*cert*",
+        "**/auth/**", "auth.*", "auth_*", "*_auth.*", "*_auth_*", "*Auth.*", "*authenticat*", "*Authenticat*",
+        "*authoriz*", "*Authoriz*", "*authn*", "*authz*", "**/permissions/**", "*permission*", "*crypto*", "*security*", "*session*", "*password*",
+        "*oauth*", "*jwt*", "*secret*", "*csrf*", "*rbac*", "**/policies/**", "*saml*", "tls.*", "*_tls.*", "*certificate*", "*.pem", "*.crt",
     )),
     BuiltinCategory("dependency", 25, "changes dependencies", (
         "requirements*.txt", "**/requirements/*.txt", "Pipfile", "Pipfile.lock", "pyproject.toml",
