@@ -20,6 +20,7 @@ import functools
 import itertools
 import json
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -267,6 +268,7 @@ class FakeGitHub:
         self._lock = threading.RLock()
         self._run_threads: list[threading.Thread] = []
         self._git_cache: dict[tuple[str, ...], str] = {}
+        self._diff_cache: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -396,6 +398,12 @@ class FakeGitHub:
             return None
 
     def _diff_files(self, base: str, head: str) -> list[dict[str, Any]]:
+        key = ("diff-files", base, head)
+        if key not in self._diff_cache:
+            self._diff_cache[key] = self._parse_diff(base, head)
+        return self._diff_cache[key]
+
+    def _parse_diff(self, base: str, head: str) -> list[dict[str, Any]]:
         raw = self._git_cached("diff", "-z", "--raw", "--numstat", "-M", "--no-abbrev", base, head)
         tokens = raw.split("\0")
         statuses: dict[str, tuple[str, str | None, str]] = {}
@@ -1002,6 +1010,11 @@ class FakeGitHub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes: without this, Nagle + delayed ACK add ~40 ms.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
