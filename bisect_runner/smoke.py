@@ -235,8 +235,9 @@ class SmokeRunner:
             raise UserError(f"{spec.path}: base_url {url!r} is not an http(s) URL")
         self.spec = spec
         self.base_url = url if url.endswith("/") else url + "/"
+        # The environment's proxy and CA settings (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) apply,
+        # as they do for every other HTTP client the user runs against staging.
         self.session = session or requests.Session()
-        self.session.trust_env = False  # staging is reached directly; a proxy would skew latency
 
     def close(self) -> None:
         self.session.close()
