@@ -3,8 +3,7 @@ the previous deploy and this one, and the risk ranking for their top reasons."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bisect_runner.config import RiskConfig
 from bisect_runner.errors import BisectRunnerError
@@ -14,19 +13,18 @@ from bisect_runner.events.timeline import CommitLine, Expander, Expansion, PrLin
 from bisect_runner.gitrepo import GitRepo
 from bisect_runner.render import progress
 
+if TYPE_CHECKING:
+    from bisect_runner.risk import RiskItem
+
 TOP_REASONS = 3
 
 
-def _risk_items(repo: GitRepo, base: str, head: str, risk_config: RiskConfig) -> list[Any]:
-    """The risk module's items for base..head (riskiest first), or [] when it is unavailable."""
-    try:
-        risk = importlib.import_module("bisect_runner.risk")
-        assess_range = risk.assess_range
-    except (ImportError, AttributeError):
-        return []
+def _risk_items(repo: GitRepo, base: str, head: str, risk_config: RiskConfig) -> list[RiskItem]:
+    """The risk ranking's items for base..head, riskiest first."""
+    from bisect_runner.risk import assess_range
+
     report = assess_range(repo, base, head, risk_config)
-    items = list(getattr(report, "items", []) or [])
-    return sorted(items, key=lambda item: -float(getattr(item, "score", 0) or 0))
+    return sorted(report.items, key=lambda item: -item.score)
 
 
 def make_expander(repo: GitRepo, risk_config: RiskConfig | None = None) -> Expander:
@@ -46,8 +44,8 @@ def make_expander(repo: GitRepo, risk_config: RiskConfig | None = None) -> Expan
                        pr=c.pr_number)
             for c in changes.commits
         )
-        risk_by_pr: dict[int, Any] = {}
-        risk_by_sha: dict[str, Any] = {}
+        risk_by_pr: dict[int, RiskItem] = {}
+        risk_by_sha: dict[str, RiskItem] = {}
         top_reasons: list[str] = []
         note = ""
         if risk_config is not None and changes.direction == "forward":
@@ -56,42 +54,32 @@ def make_expander(repo: GitRepo, risk_config: RiskConfig | None = None) -> Expan
             except BisectRunnerError as exc:
                 items, note = [], f"risk ranking unavailable: {exc}"
             for item in items:
-                number = getattr(item, "pr", None)
-                if isinstance(number, int) and number not in risk_by_pr:
-                    risk_by_pr[number] = item
-                sha = getattr(item, "sha", None)
-                if isinstance(sha, str):
-                    risk_by_sha[sha] = item
+                if item.pr is not None:
+                    risk_by_pr.setdefault(item.pr, item)
+                risk_by_sha[item.sha] = item
             # One reason from each of the riskiest changes: the first thing to read per change.
             for item in items:
-                reasons = list(getattr(item, "reasons", None) or ())
-                if len(top_reasons) >= TOP_REASONS or not reasons:
-                    continue
-                number = getattr(item, "pr", None)
-                what = f"#{number}" if isinstance(number, int) else str(getattr(item, "sha", ""))[:10]
-                top_reasons.append(f"{what} ({getattr(item, 'level', '?')}): {reasons[0]}")
+                if len(top_reasons) >= TOP_REASONS:
+                    break
+                if item.reasons:
+                    what = f"#{item.pr}" if item.pr is not None else item.sha[:10]
+                    top_reasons.append(f"{what} ({item.level}): {item.reasons[0]}")
         prs: list[PrLine] = []
+        seen: set[int] = set()
         for commit in changes.commits:
             local = pr_from_commit(commit)
-            if local is None:
+            if local is None or local.number in seen:
                 continue
+            seen.add(local.number)
             pr = known.get(local.number, local)
-            item = risk_by_pr.get(pr.number) or risk_by_sha.get(commit.sha)
+            risk = risk_by_pr.get(pr.number) or risk_by_sha.get(commit.sha)
             prs.append(PrLine(
                 number=pr.number, title=pr.title or local.title, author=pr.author or local.author, url=pr.url,
-                risk_score=_float(getattr(item, "score", None)) if item is not None else None,
-                risk_level=str(getattr(item, "level", "")) or None if item is not None else None,
-                reasons=tuple(str(r) for r in (getattr(item, "reasons", None) or ())) if item is not None else (),
+                risk_score=round(risk.score, 1) if risk else None, risk_level=risk.level if risk else None,
+                reasons=tuple(risk.reasons) if risk else (),
             ))
         prs.sort(key=lambda p: -(p.risk_score or 0.0))
         return Expansion(range=changes.range_text, direction=changes.direction, commits=commits, prs=tuple(prs),
                          risk_reasons=tuple(top_reasons), truncated=changes.truncated, note=note)
 
     return expand
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return round(float(value), 1)
-    except (TypeError, ValueError):
-        return None
