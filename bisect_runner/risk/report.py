@@ -26,6 +26,7 @@ class RiskReport:
     base_ref: str = ""
     head_ref: str = ""
     frames: int = 0
+    error_logs: list[str] = field(default_factory=list)
     api_calls: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -59,6 +60,8 @@ class RiskReport:
         lines = [self._title()]
         if self.frames:
             lines.append(f"error log: {self.frames} application frames read")
+        elif self.error_logs:
+            lines.append(f"error log: no application frames found in {', '.join(self.error_logs)}; nothing boosted")
         lines += ["", text_table(["rank", "score", "level", "pr/sha", "title", "author", "categories"], rows), ""]
         for item in shown:
             label = f"#{item.pr}" if item.pr else item.sha[:10]
@@ -120,4 +123,5 @@ def assess_range(repo: GitRepo, base_ref: str, head_ref: str, config: RiskConfig
                                   huge_change_lines=config.huge_change_lines,
                                   author=head_authors.get(pr_heads.get(change.commit.sha, ""))))
     return RiskReport(base=base, head=head, items=rank_items(items, order), top=top or config.top,
-                      base_ref=base_ref, head_ref=head_ref, frames=len(frame_list))
+                      base_ref=base_ref, head_ref=head_ref, frames=len(frame_list),
+                      error_logs=[str(p) for p in error_logs])

@@ -130,6 +130,8 @@ def score_files(
         reasons.append(f"deletes {len(deleted)} {'file' if len(deleted) == 1 else 'files'}: {_fmt_paths(deleted)}")
     if ignored:
         reasons.append(f"{ignored} {'file' if ignored == 1 else 'files'} ignored by the config's risk.ignore")
+    if not files:
+        reasons.append("changes no files (an empty commit, or a merge that brought nothing new)")
 
     # Error-log evidence: a traced file touched, and better, a hunk over the traced line/function.
     if frames:
