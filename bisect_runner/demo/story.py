@@ -113,6 +113,7 @@ def _story(demo: DemoRepo, repo: str, now: datetime, slots: int) -> None:
                  "--deploy", deploy, "--smoke", str(demo.smoke_spec), *urls, "--restart"])
     if code not in (0, 1):
         raise JobFailed(f"demo bisect exited {code}")
+    _banner("Crash-safe: the same command again resumes from the saved verdicts and deploys nothing")
     _must(["bisect", "--repo", repo, "--good", demo.old_release, "--bad", demo.new_release,
            "--deploy", deploy, "--smoke", str(demo.smoke_spec), *urls, "--format", "json",
            "--output", str(bisect_json)])
