@@ -14,7 +14,7 @@ from typing import Any
 from bisect_runner import actions
 from bisect_runner.config import RiskConfig
 from bisect_runner.errors import ExternalServiceError
-from bisect_runner.github import CallBudgetExceeded, GitHubClient, GitHubNotFound, PullInfo
+from bisect_runner.github import GitHubClient, GitHubNotFound, PullInfo
 from bisect_runner.gitrepo import FileChange
 from bisect_runner.risk import RiskReport, RulePack, build_rules, score_files
 
@@ -85,15 +85,15 @@ def pick_pull(pulls: list[PullInfo], sha: str) -> PullInfo | None:
 def enrich_with_github(report: RiskReport, client: GitHubClient) -> None:
     """Fill PR number, title, author, labels and URL of every item from GitHub, in place.
 
-    GitHub being down or the call budget running out degrades to the offline data with a note
-    (the ranking is still right); a bad token or repository is the user's to fix and raises."""
+    GitHub being down or github.max_calls running out degrades to the offline data with a note
+    (the ranking, made from git, is still right); a bad token or repository raises."""
     enriched = 0
     for item in report.items:
         try:
             pulls = client.pulls_for_commit(item.sha)
-        except (CallBudgetExceeded, GitHubNotFound):
-            raise
-        except ExternalServiceError as exc:
+        except GitHubNotFound:
+            raise  # the wrong repository or a token that cannot see it: the user must fix that
+        except ExternalServiceError as exc:  # GitHub down, rate limited, or the call budget spent
             note = (f"GitHub lookups stopped after {enriched} of {len(report.items)} changes ({exc}); "
                     "the rest keep the PR numbers from their commit subjects")
             report.notes.append(note)

@@ -466,12 +466,15 @@ class FakeGitHub:
                     url=f"{self.url}/repos/{full}", default_branch="main", fork=full != self.full_name)
         return repo
 
-    def _label_json(self, name: str, template: str = "/repos/{owner}/{repo}/labels") -> dict[str, Any]:
+    def _label_json(self, name: str, template: str = "/repos/{owner}/{repo}/labels", method: str = "get",
+                    status: int = 200, *names: str) -> dict[str, Any]:
+        """A label as the schema at template/method/status/names has it ('[]': a list's items)."""
         known = self.repo_labels.get(name) or {"color": "ededed", "description": None}
-        label = blank(template, "get", 200, "[]")
-        label.update(id=abs(hash(name)) % 10**7, name=name, color=known["color"],
-                     description=known["description"], default=False,
-                     url=f"{self.url}/repos/{self.full_name}/labels/{urllib.parse.quote(name)}")
+        label = blank(template, method, status, *names)
+        nullable = prop(response_schema(template, method, status), *names, "description").get("nullable", False)
+        description = known["description"] if known["description"] is not None or nullable else ""
+        label.update(id=abs(hash(name)) % 10**7, name=name, color=known["color"], description=description,
+                     default=False, url=f"{self.url}/repos/{self.full_name}/labels/{urllib.parse.quote(name)}")
         return label
 
     def _ensure_repo_label(self, name: str, color: str = "ededed", description: str | None = None) -> None:
@@ -485,7 +488,7 @@ class FakeGitHub:
             user=self._user(pull.author), html_url=f"https://github.com/{self.full_name}/pull/{pull.number}",
             url=f"{base_url}/pulls/{pull.number}", merged_at=pull.merged_at,
             closed_at=pull.merged_at, merge_commit_sha=pull.merge_commit_sha, created_at=now_iso(0),
-            updated_at=now_iso(), labels=[self._label_json(n, "/repos/{owner}/{repo}/issues/{issue_number}/labels")
+            updated_at=now_iso(), labels=[self._label_json(n, template, method, status, *names, "labels", "[]")
                                           for n in self.issue_labels.get(pull.number, [])],
         )
         head_repo = pull.head_repo or self.full_name
@@ -811,7 +814,8 @@ class FakeGitHub:
                     state="open", user=self._user(self.bot_login),
                     html_url=f"https://github.com/{self.full_name}/issues/{number}",
                     url=f"{self.url}/repos/{self.full_name}/issues/{number}",
-                    labels=[self._label_json(n) for n in self.issue_labels[number]],
+                    labels=[self._label_json(n, "/repos/{owner}/{repo}/labels", "get", 200, "[]")
+                            for n in self.issue_labels[number]],
                     created_at=self.issues[number]["created_at"], updated_at=now_iso())
         return 201, data, {}
 
@@ -850,7 +854,7 @@ class FakeGitHub:
         number = self._issue_exists(p["n"])
         tmpl = "/repos/{owner}/{repo}/issues/{issue_number}/labels"
         chunk, links = self._page(self.issue_labels[number], path, q)
-        return 200, [self._label_json(n, tmpl) for n in chunk], links
+        return 200, [self._label_json(n, tmpl, "get", 200, "[]") for n in chunk], links
 
     def _post_issue_labels(self, p: dict[str, str], q: dict[str, str], b: Any, path: str) -> tuple[int, Any, dict[str, str]]:
         number = self._issue_exists(p["n"])
@@ -863,7 +867,7 @@ class FakeGitHub:
             if name not in self.issue_labels[number]:
                 self.issue_labels[number].append(name)
         tmpl = "/repos/{owner}/{repo}/issues/{issue_number}/labels"
-        return 200, [self._label_json(n, tmpl) for n in self.issue_labels[number]], {}
+        return 200, [self._label_json(n, tmpl, "post", 200, "[]") for n in self.issue_labels[number]], {}
 
     def _delete_issue_label(self, p: dict[str, str], q: dict[str, str], b: Any, path: str) -> tuple[int, Any, dict[str, str]]:
         number = self._issue_exists(p["n"])
@@ -872,11 +876,12 @@ class FakeGitHub:
             raise _error(404, "Label does not exist")
         self.issue_labels[number].remove(name)
         tmpl = "/repos/{owner}/{repo}/issues/{issue_number}/labels"
-        return 200, [self._label_json(n, tmpl) for n in self.issue_labels[number]], {}
+        tmpl = "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"
+        return 200, [self._label_json(n, tmpl, "delete", 200, "[]") for n in self.issue_labels[number]], {}
 
     def _get_labels(self, p: dict[str, str], q: dict[str, str], b: Any, path: str) -> tuple[int, Any, dict[str, str]]:
         chunk, links = self._page(sorted(self.repo_labels), path, q)
-        return 200, [self._label_json(n) for n in chunk], links
+        return 200, [self._label_json(n, "/repos/{owner}/{repo}/labels", "get", 200, "[]") for n in chunk], links
 
     def _post_label(self, p: dict[str, str], q: dict[str, str], b: Any, path: str) -> tuple[int, Any, dict[str, str]]:
         name = b.get("name")
@@ -886,8 +891,7 @@ class FakeGitHub:
             raise _Reply(422, {"message": "Validation Failed", "documentation_url": DOCS,
                                "errors": [{"resource": "Label", "code": "already_exists", "field": "name"}]})
         self.repo_labels[name] = {"color": str(b.get("color") or "ededed").lstrip("#"), "description": b.get("description")}
-        data = blank("/repos/{owner}/{repo}/labels", "post", 201)
-        data.update(self._label_json(name))
+        data = self._label_json(name, "/repos/{owner}/{repo}/labels", "post", 201)
         return 201, data, {}
 
     def _get_deployments(self, p: dict[str, str], q: dict[str, str], b: Any, path: str) -> tuple[int, Any, dict[str, str]]:

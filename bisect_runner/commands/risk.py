@@ -42,6 +42,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     sub.add_argument("--error-log", action="append", default=[], metavar="FILE", type=Path,
                      help="a log or stack trace from production (repeatable)")
     sub.add_argument("--top", type=_positive, metavar="N", help="items shown in text/md (default risk.top)")
+    sub.add_argument("--github", metavar="OWNER/REPO",
+                     help="fill each item's PR, title, author and labels from GitHub (token from GITHUB_TOKEN, "
+                          "API root from GITHUB_API_URL); without it risk reads git only")
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> int:
@@ -53,5 +56,15 @@ def handle(args: argparse.Namespace, ctx: Context) -> int:
     repo = GitRepo(ctx.repo_path)
     report = assess_range(repo, args.base, args.head, config, error_logs=args.error_log, frames=frames,
                           top=args.top)
+    if args.github:
+        from bisect_runner.github import GitHubSession
+        from bisect_runner.risk_github import enrich_with_github
+
+        github = GitHubSession(args.github, ctx.config.github)
+        try:
+            enrich_with_github(report, github.client)
+        finally:
+            github.report_calls()
+            github.close()
     ctx.emit(report)
     return EXIT_OK
