@@ -217,6 +217,12 @@ class GitRepo:
                             strip_newline_in_stdout=False)
         return _parse_files(out.split("\0"))
 
+    def tracked_paths(self, sha: str) -> list[str]:
+        """Every file path in `sha`'s tree, in one git process (to match stack-trace frames to the
+        one file they name, not to any file that shares its name)."""
+        out = self.git.ls_tree("-r", "-z", "--name-only", "--full-tree", sha, strip_newline_in_stdout=False)
+        return [path for path in out.split("\0") if path]
+
     def hunks(self, sha: str, paths: Sequence[str], parent: str | None = None) -> list[Hunk]:
         """Changed regions of `paths` in `sha` against `parent` (default: its first parent)."""
         if not paths:

@@ -161,3 +161,23 @@ def test_bad_config_names_file_line_key(release: tuple[Path, dict[str, str]], tm
     assert result.returncode == 2
     assert str(config) + expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_frame_is_matched_to_the_file_it_names_not_to_one_with_the_same_name(tmp_path: Path) -> None:
+    repo = TestRepo(tmp_path / "two-utils")
+    repo.commit("initial", {"shop/utils.py": "def f():\n    return 1\n", "billing/utils.py": "def g():\n    return 1\n"})
+    repo.tag("v1")
+    repo.squash_pr(7, "Billing tweak", {"billing/utils.py": "def g():\n    return 2\n"})
+    repo.squash_pr(8, "Shop fix", {"shop/utils.py": "def f():\n    return 2\n"})
+    repo.squash_pr(9, "Unrelated", {"shop/other.py": "X = 1\n"})
+    repo.tag("v2")
+    log = tmp_path / "prod.log"
+    log.write_text('Traceback (most recent call last):\n  File "/srv/app/shop/utils.py", line 2, in f\n'
+                   "    return 2\nZeroDivisionError: division by zero\n")
+    result = run_cli("risk", "--repo", str(repo.path), "--base", "v1", "--head", "v2", "--error-log", str(log),
+                     "--format", "json")
+    assert result.returncode == 0, result.stderr
+    by_pr = {item["pr"]: item for item in json.loads(result.stdout)["items"]}
+    assert by_pr[8]["rank"] == 1
+    assert by_pr[8]["reasons"][0].startswith("its change covers the failing line shop/utils.py:2")
+    assert not any("error log" in reason for reason in by_pr[7]["reasons"])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bisect_runner.config import RiskConfig
-from bisect_runner.gitrepo import GitRepo, Hunk
+from bisect_runner.gitrepo import Change, GitRepo, Hunk
 from bisect_runner.render import md_escape, md_table, text_table
 from bisect_runner.risk.rules import build_rules
 from bisect_runner.risk.score import RiskItem, rank_items, score_change
@@ -94,6 +95,23 @@ class RiskReport:
         return "\n".join(parts).rstrip() + "\n"
 
 
+def resolve_frames(frames: Sequence[Frame], tree_paths: Sequence[str], changes: Sequence[Change] = ()
+                   ) -> list[Frame]:
+    """Frames that name a file of the repository, with `path` set to that file's repo path.
+
+    Matched against the head tree plus every path the range touched (a file deleted by head can
+    still be in a trace from an older deploy)."""
+    candidates = set(tree_paths)
+    for change in changes:
+        candidates.update(f.path for f in change.files)
+    resolved: list[Frame] = []
+    for frame in frames:
+        path = match_frame(frame, candidates)
+        if path is not None:
+            resolved.append(dataclasses.replace(frame, path=path))
+    return resolved
+
+
 def assess_range(repo: GitRepo, base_ref: str, head_ref: str, config: RiskConfig | None = None,
                  error_logs: Sequence[Path] = (), *, frames: Sequence[Frame] | None = None,
                  top: int | None = None) -> RiskReport:
@@ -104,6 +122,9 @@ def assess_range(repo: GitRepo, base_ref: str, head_ref: str, config: RiskConfig
     base, head = repo.require_range(base_ref, head_ref)
     frame_list = list(frames) if frames is not None else parse_error_logs(list(error_logs))
     changes = repo.first_parent_changes(base, head)
+    # Resolve each frame once against the whole tree, so /srv/app/shop/utils.py never matches a
+    # commit that only touched billing/utils.py; then a commit sees only the frames of its files.
+    resolved = resolve_frames(frame_list, repo.tracked_paths(head), changes) if frame_list else []
     rules = build_rules(config)
     # A merge commit's author pressed the button; the PR's author wrote its head commit.
     pr_heads = {c.commit.sha: c.commit.parents[1] for c in changes
@@ -114,12 +135,12 @@ def assess_range(repo: GitRepo, base_ref: str, head_ref: str, config: RiskConfig
     for index, change in enumerate(changes):
         order[change.commit.sha] = index
         hunks: list[Hunk] = []
-        if frame_list:
-            paths = [f.path for f in change.files]
-            traced = sorted({p for fr in frame_list if (p := match_frame(fr, paths)) is not None})
-            if traced and change.commit.parents:
-                hunks = repo.hunks(change.commit.sha, traced, parent=change.commit.parents[0])
-        items.append(score_change(change, rules, frame_list, hunks, thresholds=config.thresholds,
+        paths = {f.path for f in change.files}
+        change_frames = [fr for fr in resolved if fr.path in paths]
+        traced = sorted({fr.path for fr in change_frames})
+        if traced and change.commit.parents:
+            hunks = repo.hunks(change.commit.sha, traced, parent=change.commit.parents[0])
+        items.append(score_change(change, rules, change_frames, hunks, thresholds=config.thresholds,
                                   huge_change_lines=config.huge_change_lines,
                                   author=head_authors.get(pr_heads.get(change.commit.sha, ""))))
     return RiskReport(base=base, head=head, items=rank_items(items, order), top=top or config.top,
