@@ -181,3 +181,15 @@ def test_a_frame_is_matched_to_the_file_it_names_not_to_one_with_the_same_name(t
     assert by_pr[8]["rank"] == 1
     assert by_pr[8]["reasons"][0].startswith("its change covers the failing line shop/utils.py:2")
     assert not any("error log" in reason for reason in by_pr[7]["reasons"])
+
+
+def test_a_pure_rename_of_a_traced_file_is_not_said_to_cover_the_failing_line(
+    release: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    log = tmp_path / "prod.log"
+    log.write_text('Traceback (most recent call last):\n  File "/srv/app/shop/util/new_name.py", line 1, in <module>\n'
+                   "    X = 1\nNameError: name 'X' is not defined\n")
+    items = _json(release, "--error-log", str(log))["items"]
+    assert isinstance(items, list)
+    renamed = next(i for i in items if i["sha"] == release[1]["rename"])
+    assert renamed["reasons"][0] == "changes a file in the error log: shop/util/new_name.py (frame new_name.py:1 in <module>)"

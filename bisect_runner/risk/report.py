@@ -139,7 +139,9 @@ def assess_range(repo: GitRepo, base_ref: str, head_ref: str, config: RiskConfig
         change_frames = [fr for fr in resolved if fr.path in paths]
         traced = sorted({fr.path for fr in change_frames})
         if traced and change.commit.parents:
-            hunks = repo.hunks(change.commit.sha, traced, parent=change.commit.parents[0])
+            # a renamed file's old path too, so git pairs the rename instead of showing an added file
+            old_paths = {f.old_path for f in change.files if f.path in traced and f.old_path}
+            hunks = repo.hunks(change.commit.sha, sorted({*traced, *old_paths}), parent=change.commit.parents[0])
         items.append(score_change(change, rules, change_frames, hunks, thresholds=config.thresholds,
                                   huge_change_lines=config.huge_change_lines,
                                   author=head_authors.get(pr_heads.get(change.commit.sha, ""))))
