@@ -101,7 +101,8 @@ def test_trace_matches_a_hunk_by_function_when_the_line_moved() -> None:
     frames = parse_trace(TRACE)
     files = [FileChange("shop/payments/charge.py", 3, 1)]
     item = score_files(files, RULES, frames, [Hunk("shop/payments/charge.py", 12, 1, 12, 2, "def charge(amount):")])
-    assert item.reasons[0].startswith("its change covers the failing line shop/payments/charge.py:40")
+    assert item.reasons[0] == ("its change is inside the traced function charge() in shop/payments/charge.py "
+                               "(frame charge.py:40 in charge)")
 
 
 def test_java_frame_maps_to_the_source_file_by_suffix() -> None:
@@ -163,3 +164,30 @@ def test_a_log_without_application_frames_is_said_in_text() -> None:
     item = score_files([FileChange("shop/orders/service.py", 5, 1)], RULES, sha="a" * 40)
     report = RiskReport(base="b" * 40, head="c" * 40, items=rank_items([item]), error_logs=["prod.log"])
     assert "error log: no application frames found in prod.log; nothing boosted" in report.to_text()
+
+
+def test_a_hunk_inside_the_traced_function_is_named_for_ruby_go_and_java() -> None:
+    cases = [
+        ("app/services/charge.rb", "app/services/charge.rb:99:in `charge'", "def charge"),
+        ("svc/charge.go", "main.(*Service).Charge(0x1)\n\t/src/svc/charge.go:99 +0x1d", "func (s *Service) Charge(amount int) error {"),
+        ("src/main/java/com/shop/ChargeService.java", "\tat com.shop.ChargeService.charge(ChargeService.java:99)",
+         "public void charge(long amount) {"),
+    ]
+    for path, trace, header in cases:
+        frames = parse_trace(trace)
+        assert frames, trace
+        hunks = [Hunk(path, 10, 1, 10, 1, header)]
+        item = score_files([FileChange(path, 1, 1)], RULES, frames, hunks)
+        assert item.reasons[0].startswith("its change is inside the traced function "), (path, item.reasons)
+        assert f" in {path} (frame " in item.reasons[0]
+        plain = score_files([FileChange(path, 1, 1)], RULES, frames, [Hunk(path, 10, 1, 10, 1, "def chargeback")])
+        assert item.score > plain.score, (path, item.reasons, plain.reasons)
+
+
+def test_a_lookalike_function_name_does_not_count() -> None:
+    frames = parse_trace('  File "/srv/app/shop/payments/charge.py", line 99, in charge\n')
+    near = score_files([FileChange("shop/payments/charge.py", 1, 1)], RULES, frames,
+                       [Hunk("shop/payments/charge.py", 10, 1, 10, 1, "def charge_later(self):")])
+    inside = score_files([FileChange("shop/payments/charge.py", 1, 1)], RULES, frames,
+                         [Hunk("shop/payments/charge.py", 10, 1, 10, 1, "def charge(self, amount):")])
+    assert inside.score > near.score

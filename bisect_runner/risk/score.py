@@ -4,6 +4,7 @@ reasons a reviewer can check. Pure: takes plain data (Change, FileChange, Frame,
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -147,7 +148,11 @@ def score_files(
             score += TRACE_LINE_BOOST
             where = f"{path}:{frame.line}" if frame.line else path
             func = f" in {frame.function}()" if frame.function else ""
-            reasons.insert(0, f"its change covers the failing line {where}{func} from the error log")
+            if frame.line is not None and hunk.covers(frame.line):
+                reasons.insert(0, f"its change covers the failing line {where}{func} from the error log")
+            else:  # git's function context of a hunk names the traced function
+                reasons.insert(0, f"its change is inside the traced function {frame.function}() in {path} "
+                                  f"(frame {frame.describe()})")
         elif touched:
             frame, path = touched[0]
             score += TRACE_FILE_BOOST
@@ -177,9 +182,12 @@ def _covering(touched: Sequence[tuple[Frame, str]], hunks: Sequence[Hunk]) -> tu
 
 
 def _function_in(function: str, header: str) -> bool:
-    name = function.split(".")[-1]
-    return bool(name) and (f"def {name}(" in header or f" {name}(" in header or f"func {name}(" in header
-                           or header.strip().startswith(name + "("))
+    """Whether a hunk's function context (git's @@ header) names the traced function, as a whole
+    word: `def charge(`, Ruby's `def charge`, Go's `func (s *Svc) Charge(`, Java's `void charge() {`."""
+    name = re.split(r"[.#:/]", function)[-1].strip("()<>*")
+    if len(name) < 2 or name in ("module", "anonymous", "main"):
+        return False
+    return re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", header) is not None
 
 
 def score_change(change: Change, rules: RulePack | None = None, frames: Sequence[Frame] = (),
