@@ -191,3 +191,10 @@ def test_a_lookalike_function_name_does_not_count() -> None:
     inside = score_files([FileChange("shop/payments/charge.py", 1, 1)], RULES, frames,
                          [Hunk("shop/payments/charge.py", 10, 1, 10, 1, "def charge(self, amount):")])
     assert inside.score > near.score
+
+
+def test_markdown_summarises_the_items_below_the_top() -> None:
+    items = rank_items([score_files([FileChange(f"shop/m{i}.py", i + 1, 0)], RULES, sha=f"{i}" * 40) for i in range(3)])
+    report = RiskReport(base="b" * 40, head="c" * 40, items=items, top=2)
+    assert report.to_markdown().rstrip().endswith(
+        "_1 lower-ranked change not shown (1 low); the JSON report lists every change._")

@@ -90,7 +90,10 @@ class RiskReport:
             parts.append("")
         rest = self.items[self.top:]
         if rest:
-            parts.append(f"_{len(rest)} lower-ranked changes not shown._")
+            counts = {lvl: sum(1 for i in rest if i.level == lvl) for lvl in ("high", "medium", "low")}
+            levels = ", ".join(f"{n} {lvl}" for lvl, n in counts.items() if n)
+            parts.append(f"_{len(rest)} lower-ranked {'change' if len(rest) == 1 else 'changes'} not shown "
+                         f"({levels}); the JSON report lists every change._")
         parts += [f"> note: {md_escape(n)}" for n in self.notes]
         return "\n".join(parts).rstrip() + "\n"
 
