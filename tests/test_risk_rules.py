@@ -177,3 +177,30 @@ def test_security_names(path: str) -> None:
                          ids=lambda p: str(p))
 def test_security_lookalikes_are_not_security(path: str) -> None:
     assert "security" not in [c.name for c in RULES.classify(path)]
+
+
+def test_the_fast_matcher_agrees_with_pathspec_on_every_table_path() -> None:
+    import pathspec
+
+    from bisect_runner.risk.rules import BUILTIN, compile_globs
+
+    paths = [*MIGRATION, *API, *INTEGRATION, *DEPENDENCY, *INFRA, *CONFIG, *SECURITY, *UI, *TEST, *DOCS, *CODE,
+             "shop/payments", "a/b/c/d.txt", "Dockerfile.dev", "deep/er/migrations/x/y.py"]
+    for category in BUILTIN:
+        spec = pathspec.GitIgnoreSpec.from_lines(category.globs)
+        match = compile_globs(category.globs)
+        assert [p for p in paths if match(p)] == [p for p in paths if spec.match_file(p)], category.name
+    negated = compile_globs(["shop/**", "!shop/vendor/**"])  # negation: pathspec's own evaluation
+    assert negated("shop/a.py") and not negated("shop/vendor/x.py")
+
+
+def test_the_cached_classification_agrees_with_matching_each_category() -> None:
+    rules = build_rules(RiskConfig(categories=[CategoryRule(name="payments", weight=70, any=["**/payments/**"],
+                                                            all=["*.py"])]))
+    paths = [*MIGRATION, *API, *INTEGRATION, *DEPENDENCY, *INFRA, *CONFIG, *SECURITY, *UI, *TEST, *DOCS, *CODE,
+             "shop/payments/charge.py", "shop/payments/README.txt"]
+    for path in [*paths, *paths]:  # the second pass is answered from the caches
+        matched = [c for c in rules.categories if c.matches(path)]
+        exclusive = next((c for c in matched if c.name in ("test", "docs")), None)
+        expected = [exclusive] if exclusive else sorted(matched, key=lambda c: -c.weight) or [rules.code]
+        assert [c.name for c in rules.classify(path)] == [c.name for c in expected], path
