@@ -823,3 +823,21 @@ def test_without_python_311_the_setup_step_runs_and_its_python_is_used(shop: Tes
     assert result.step("python").outputs == {"needs-setup": "true"}
     assert result.step("prepare").outputs["python"] == sys.executable
     assert result.outputs["status"] == "passed"
+
+
+def test_this_repositorys_ci_runs_the_action_on_its_pull_request(pr_shop: TestRepo, tmp_path: Path) -> None:
+    """.github/workflows/ci.yml's `action` job (uses: ./), on a pull request of the test repository."""
+    _needs("pr-risk")
+    from tests.fake_github import FakeGitHub
+
+    head = pr_shop.git("rev-parse", "refunds")
+    with FakeGitHub(pr_shop.path) as fake:
+        fake.add_pull(10, "Refunds (CI)", "carol", "refunds", head)
+        event = pull_request_event(fake, 10, action="opened")
+        runner = Runner(pr_shop.path, tmp_path, event_name="pull_request", event=event, env=fake.env(), sha=head)
+        result = runner.run_job(ROOT / ".github" / "workflows" / "ci.yml", "action")
+        comments = fake.comments_on(10)
+    assert not result.failed, result.log[-3000:]
+    assert comments == [], "dry-run posts nothing"
+    check = result.steps[-1]
+    assert check.outcome == "success" and "pr-risk: " in check.stdout and "risk: " in check.stdout
