@@ -200,9 +200,16 @@ class LatencySearch(_RangeSearch):
         base_med = median(baseline)
         opts = self.options
         slower = med > base_med
-        if p_value <= opts.latency_alpha:
-            verdict = "bad" if slower else "good"
-            step = "different" if slower else "same"
+        # A significant difference must also look like the bad commit (its median nearer the bad
+        # endpoint's): with several comparisons per bisect, p <= 0.01 alone errs now and then.
+        bad_median = median(self.samples[self.n]) if position != self.n and self.n in self.samples else None
+        like_bad = bad_median is None or abs(med - bad_median) < abs(med - base_med)
+        if p_value <= opts.latency_alpha and (like_bad or not slower or len(samples) >= opts.latency_max_samples):
+            verdict = "bad" if slower and like_bad else "good"
+            step = "different" if verdict == "bad" else "same"
+        elif p_value <= opts.latency_alpha:
+            self.pending.add(position)
+            return StepJudgement(position, "undecided", med, p_value)
         elif p_value >= opts.latency_same_p or len(samples) >= opts.latency_max_samples:
             if position == self.n or len(samples) < opts.latency_max_samples:
                 verdict, step = "good", "same"
