@@ -176,6 +176,10 @@ def test_build_argv_for_every_command() -> None:
                                                    "url": "https://a\nhttps://b"}, output=None, fmt="json")[:8] == [
         "events", "post", "--kind", "deploy", "--service", "shop", "--url", "https://a"]
     assert action_entry.build_argv("dora", {"window": "30d"}, output=None, fmt="text")[:3] == ["dora", "--since", "30d"]
+    assert action_entry.build_argv("risk", {"base": "v1", "head": "v2", "error-log": "logs/a b.txt\n\nlogs/c.txt\n",
+                                            "github-repository": "acme/shop"}, output=None, fmt="json") == [
+        "risk", "--base", "v1", "--head", "v2", "--error-log", "logs/a b.txt", "--error-log", "logs/c.txt",
+        "--github", "acme/shop", "--format", "json"]
     assert action_entry.build_argv("pr-risk", {"pr": "7", "dry-run": "true"}, output=None, fmt="json")[:4] == [
         "pr-risk", "--pr", "7", "--dry-run"]
 
