@@ -7,6 +7,7 @@ from its NUL-separated output, so that `risk` over thousands of commits costs ab
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 import re
@@ -191,6 +192,29 @@ class GitRepo:
             args += ["--diff-merges=first-parent", "--raw", "--numstat", "-M", "--no-abbrev"]
         out = self.git.log(*args, f"{base}..{head}", "--", strip_newline_in_stdout=False)
         return parse_log(out, with_files=with_files)
+
+    def iter_first_parent_changes(self, base: str, head: str) -> Iterator[Change]:
+        """first_parent_changes, streamed: each Change is yielded as soon as git has printed it, so
+        the caller's work (e.g. risk scoring) overlaps git's diffing instead of following it."""
+        proc = self.git.log("--first-parent", "--reverse", f"--format={_LOG_FORMAT}", "-z",
+                            "--diff-merges=first-parent", "--raw", "--numstat", "-M", "--no-abbrev",
+                            f"{base}..{head}", "--", as_process=True)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        pending = ""
+        try:
+            stdout = proc.proc.stdout
+            while chunk := stdout.read1(1 << 16):
+                pending += decoder.decode(chunk)
+                complete, _, pending = pending.rpartition(_RECORD)
+                if complete:
+                    yield from parse_log(complete, with_files=True)
+                    pending = _RECORD + pending
+            pending += decoder.decode(b"", final=True)
+            yield from parse_log(pending, with_files=True)
+            proc.wait()
+        finally:
+            with suppress(OSError, ValueError):
+                proc.proc.stdout.close()
 
     def commits(self, base: str, head: str, *, first_parent: bool = False) -> list[Commit]:
         args = ["--reverse", f"--format={_LOG_FORMAT}", "-z", "--topo-order"]

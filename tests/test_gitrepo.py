@@ -106,3 +106,23 @@ def test_worktree_is_removed_even_when_the_body_fails(history: TestRepo) -> None
 )
 def test_pr_number_from_subject(subject: str, number: int | None) -> None:
     assert pr_number_from_subject(subject) == number
+
+
+def test_streamed_changes_equal_the_list_and_merge_authors_come_from_the_pr(history: TestRepo) -> None:
+    git = GitRepo(history.path)
+    base, head = git.require_range("v1", "v2")
+    assert list(git.iter_first_parent_changes(base, head)) == git.first_parent_changes(base, head)
+    merge = git.first_parent_changes(base, head)[0].commit
+    assert git.author_names([merge.parents[1], merge.parents[1]]) == {merge.parents[1]: "Test Author"}
+    assert git.author_names([]) == {}
+
+
+def test_streamed_changes_cross_read_boundaries(repo: TestRepo) -> None:
+    repo.commit("base", {"a.txt": "x\n"})
+    base = repo.head()
+    for i in range(6):  # ~200 KB of log output: several 64 KB reads, records split across them
+        repo.commit(f"step {i} " + "é" * 200, {f"dir/ünï {i}/f{j}.txt": f"{i}\n" for j in range(200)})
+    git = GitRepo(repo.path)
+    streamed = list(git.iter_first_parent_changes(base, repo.head()))
+    assert streamed == git.first_parent_changes(base, repo.head())
+    assert len(streamed) == 6 and all(len(c.files) == 200 for c in streamed)

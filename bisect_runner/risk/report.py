@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,18 +124,22 @@ def assess_range(repo: GitRepo, base_ref: str, head_ref: str, config: RiskConfig
     config = config or RiskConfig()
     base, head = repo.require_range(base_ref, head_ref)
     frame_list = list(frames) if frames is not None else parse_error_logs(list(error_logs))
-    changes = repo.first_parent_changes(base, head)
-    # Resolve each frame once against the whole tree, so /srv/app/shop/utils.py never matches a
-    # commit that only touched billing/utils.py; then a commit sees only the frames of its files.
-    resolved = resolve_frames(frame_list, repo.tracked_paths(head), changes) if frame_list else []
+    changes: Iterable[Change]
+    if frame_list:
+        changes = repo.first_parent_changes(base, head)
+        # Resolve each frame once against the whole tree, so /srv/app/shop/utils.py never matches a
+        # commit that only touched billing/utils.py; then a commit sees only the frames of its files.
+        resolved = resolve_frames(frame_list, repo.tracked_paths(head), changes)
+    else:
+        changes, resolved = repo.iter_first_parent_changes(base, head), []  # score while git diffs
     rules = build_rules(config)
     # A merge commit's author pressed the button; the PR's author wrote its head commit.
-    pr_heads = {c.commit.sha: c.commit.parents[1] for c in changes
-                if c.commit.is_merge and c.commit.pr_number is not None}
-    head_authors = repo.author_names(list(pr_heads.values()))
+    pr_heads: dict[str, str] = {}
     items: list[RiskItem] = []
     order: dict[str, int] = {}
     for index, change in enumerate(changes):
+        if change.commit.is_merge and change.commit.pr_number is not None:
+            pr_heads[change.commit.sha] = change.commit.parents[1]
         order[change.commit.sha] = index
         hunks: list[Hunk] = []
         paths = {f.path for f in change.files}
@@ -146,8 +150,10 @@ def assess_range(repo: GitRepo, base_ref: str, head_ref: str, config: RiskConfig
             old_paths = {f.old_path for f in change.files if f.path in traced and f.old_path}
             hunks = repo.hunks(change.commit.sha, sorted({*traced, *old_paths}), parent=change.commit.parents[0])
         items.append(score_change(change, rules, change_frames, hunks, thresholds=config.thresholds,
-                                  huge_change_lines=config.huge_change_lines,
-                                  author=head_authors.get(pr_heads.get(change.commit.sha, ""))))
+                                  huge_change_lines=config.huge_change_lines))
+    head_authors = repo.author_names(list(pr_heads.values()))
+    for item in items:
+        item.author = head_authors.get(pr_heads.get(item.sha, ""), item.author)
     return RiskReport(base=base, head=head, items=rank_items(items, order), top=top or config.top,
                       base_ref=base_ref, head_ref=head_ref, frames=len(frame_list),
                       error_logs=[str(p) for p in error_logs])
