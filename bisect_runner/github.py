@@ -346,6 +346,7 @@ class GitHubClient:
         self._pulls: dict[int, PullInfo] = {}
         self._repo_labels: set[str] | None = None
         self._comment_urls: dict[int, str] = {}
+        self._default_branch: str | None = None
 
     @classmethod
     def from_env(cls, repository: str | None, config: GitHubConfig | None = None, **kwargs: Any) -> GitHubClient:
@@ -433,8 +434,10 @@ class GitHubClient:
         return ExternalServiceError(f"GitHub answered {status} to {action}{detail}")
 
     def default_branch(self) -> str:
-        with self._api(f"read repository {self.repository}"):
-            return str(self._repo.default_branch)
+        if self._default_branch is None:
+            with self._api(f"read repository {self.repository}"):
+                self._default_branch = str(self._repo.default_branch)
+        return self._default_branch
 
     # pull requests ------------------------------------------------------------------------
 

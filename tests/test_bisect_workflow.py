@@ -267,3 +267,30 @@ def test_bisect_report_issue_new_and_errors(tmp_path: Path) -> None:
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
     bad = run_cli(*base, "--report-issue", "soon", env={"GITHUB_TOKEN": "x" * 20, "GITHUB_REPOSITORY": "acme/shop"})
     assert bad.returncode == 2 and "pass an issue number (e.g. 123) or 'new'" in bad.stderr
+
+
+def test_config_slots_with_a_workflow(fake: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bisect_runner.bisect.slots import CommandDeployer, build_deployers
+    from bisect_runner.bisect.workflow_slot import workflow_factory, workflow_slots
+    from bisect_runner.config import BisectConfig, SlotConfig
+    from bisect_runner.github import GitHubSession
+
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    config = BisectConfig(slots=[SlotConfig("blue", "http://blue", workflow="deploy-blue.yml"),
+                                 SlotConfig("green", "http://green", deploy="./deploy.sh"),
+                                 SlotConfig("red", None, workflow="deploy-red.yml", workflow_ref="release")])
+    session = GitHubSession(None)
+    try:
+        blue, green, red = build_deployers(staging_urls=[], deploy_command=None, config=config, timeout_s=60,
+                                           log_dir=None, test_mode=False,
+                                           workflow_factory=workflow_factory(session, None, timeout_s=60))
+        assert isinstance(blue, WorkflowDeployer) and (blue.workflow, blue.ref, blue.url) == ("deploy-blue.yml", "main",
+                                                                                             "http://blue")
+        assert isinstance(green, CommandDeployer)
+        assert isinstance(red, WorkflowDeployer) and red.ref == "release"
+        every = workflow_slots(session, "deploy.yml", "main", staging_urls=[], config=config, timeout_s=60)
+        assert [(d.name, d.url) for d in every] == [("blue", "http://blue"), ("green", "http://green"), ("red", None)]
+        assert fake.count() == 1  # the default branch, read once
+    finally:
+        session.close()
