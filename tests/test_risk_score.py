@@ -198,3 +198,12 @@ def test_markdown_summarises_the_items_below_the_top() -> None:
     report = RiskReport(base="b" * 40, head="c" * 40, items=items, top=2)
     assert report.to_markdown().rstrip().endswith(
         "_1 lower-ranked change not shown (1 low); the JSON report lists every change._")
+
+
+def test_code_with_its_tests_names_the_code() -> None:
+    item = score_files([FileChange("shop/orders/service.py", 10, 2), FileChange("tests/test_service.py", 30, 0)],
+                       RULES)
+    assert item.categories == ["code", "test"]
+    assert item.reasons[0] == "changes application code: shop/orders/service.py"
+    mixed = score_files([FileChange("shop/orders/service.py", 1, 0), FileChange("go.mod", 1, 0)], RULES)
+    assert not any(r.startswith("changes application code") for r in mixed.reasons)

@@ -100,8 +100,8 @@ def score_files(
     risky = [c for c in ordered if c.name not in LOW_RISK or len(ordered) == 1]
     for category in risky:
         paths = by_category[category.name]
-        if category.name == "code" and len(ordered) > 1:
-            continue
+        if category.name == "code" and len(risky) > 1:
+            continue  # a riskier category already says what this change is about
         reasons.append(f"{category.reason}: {_fmt_paths(paths)}")
 
     additions = sum(f.additions for f in kept)
