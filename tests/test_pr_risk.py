@@ -78,7 +78,7 @@ def our_comments(fake: FakeGitHub, number: int) -> list[dict[str, object]]:
 def test_dry_run_prints_the_comment_and_writes_nothing(shop: TestRepo, fake: FakeGitHub) -> None:
     code, out, err = pr_risk(shop, fake, "--pr", "7", "--dry-run")
     assert code == 0, err
-    assert out.startswith(MARKER) and "PR risk: **" in out and "shop/orders/migrations/0043\\_refunds.py" in out
+    assert out.startswith(MARKER) and "PR risk: **" in out and "`shop/orders/migrations/0043_refunds.py`" in out
     assert fake.count("POST") + fake.count("PATCH") + fake.count("DELETE") == 0
     assert "GitHub 1 API call" in err
 
@@ -166,7 +166,7 @@ def test_read_only_token_writes_the_summary_and_stays_green(shop: TestRepo, fake
                                                            "GITHUB_OUTPUT": str(outputs)})
     assert code == 0, err
     assert "warning: PR #7: the token cannot comment or label here" in err
-    assert "shop/orders/migrations/0043\\_refunds.py" in summary.read_text()
+    assert "`shop/orders/migrations/0043_refunds.py`" in summary.read_text()
     assert "read-only token" in out
     assert fake.comments_on(7) == []
 

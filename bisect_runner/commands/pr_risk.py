@@ -71,7 +71,7 @@ class PrRiskReport:
         if risk.reasons:
             parts += ["", "**Why**", *[f"- {md_escape(reason)}" for reason in risk.reasons]]
         if risk.files:
-            rows = [[f"`{md_escape(f.path)}`", md_escape(", ".join(f.categories) or "—"), f"+{f.additions} −{f.deletions}"]
+            rows = [[_code(f.path), md_escape(", ".join(f.categories) or "—"), f"+{f.additions} −{f.deletions}"]
                     for f in risk.files]
             parts += ["", "**Riskiest files**", "", md_table(["file", "category", "lines"], rows)]
         parts += [f"> {md_escape(note)}" for note in self.notes]
@@ -125,6 +125,12 @@ class PrRiskReport:
             "status": self.risk.level, "risk-level": self.risk.level, "risk-score": f"{self.risk.score:g}",
             "comment-id": str(self.comment_id or ""), "comment-url": self.comment_url or "",
         }
+
+
+def _code(path: str) -> str:
+    """A path as a Markdown code span (no backslash escapes there; `|` would still split a table cell)."""
+    text = path.replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
