@@ -29,6 +29,13 @@ Each --staging-url is one slot; with K slots, K commits are tested per round in 
 --test CMD runs in the commit's worktree (after the deploy, when --deploy is given) with
 `git bisect run` exit codes: 0 good, 125 skip, 1-127 bad, 128 and above abort the bisect.
 
+--deploy-workflow FILE deploys through GitHub Actions instead: each slot dispatches the workflow
+(workflow_dispatch, inputs `sha` and `slot`, on --workflow-ref, default the default branch) and
+waits for its run; success deploys, any other conclusion or the deploy timeout skips the commit.
+--report-issue N keeps one comment on incident issue N updated each round, then the result
+('new' opens an issue with the result). Both need GITHUB_TOKEN and --github OWNER/REPO (or
+GITHUB_REPOSITORY); see docs/github.md.
+
 Every result is saved under .git/bisect-runner/ as it happens: run the same command again to
 resume without redeploying judged commits (--restart starts over). A replay log in `git bisect
 log` format is written next to it (its path is in the report).
