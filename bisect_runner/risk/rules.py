@@ -222,6 +222,7 @@ class RulePack:
             if matcher is not None and not matcher.exact and not category._all_matches:
                 self._simple.append((1 << index, matcher))
         self._with_path = [(bit, m) for bit, m in self._simple if m._path is not None]
+        self._any_path = _alternation([m._path.pattern for _, m in self._simple if m._path is not None])
         self._simple_bits = sum(bit for bit, _ in self._simple)
         # Most names (f00042.py, models.py) match no category: one regex says so for all of them.
         self._any_name = _alternation([m._name.pattern for _, m in self._simple if m._name is not None])
@@ -251,6 +252,8 @@ class RulePack:
                     name_bits |= bit
             self._name_bits[name] = name_bits
         bits |= name_bits
+        if self._any_path is None or self._any_path.search(path) is None:
+            return bits  # no whole-path glob of any category matches: skip asking each one
         for bit, matcher in self._with_path:
             if not bits & bit and matcher.path_hit(path):
                 bits |= bit
