@@ -16,7 +16,7 @@ from bisect_runner.config import RiskConfig
 from bisect_runner.errors import ExternalServiceError
 from bisect_runner.github import GitHubClient, GitHubNotFound, PullInfo
 from bisect_runner.gitrepo import FileChange
-from bisect_runner.risk import RiskReport, RulePack, build_rules, score_files
+from bisect_runner.risk import RiskReport, build_rules, score_files
 
 
 @dataclass(frozen=True)
@@ -55,15 +55,11 @@ def score_pr_files(files: list[FileChange], config: RiskConfig, *, top: int, tit
     rules = build_rules(config)
     item = score_files(files, rules, pr=pr, title=title, author=author, thresholds=config.thresholds,
                        huge_change_lines=config.huge_change_lines)
-    # Only the categories the PR touched can match its files: classify against those alone
-    # (same precedence, same answers, a fraction of the glob matching on a 3000-file PR).
-    touched = RulePack(categories=[c for c in rules.categories if c.name in item.categories],
-                       ignore=rules.ignore, code=rules.code)
     ranked: list[tuple[float, int, PrFile]] = []
     for file in files:
         if rules.ignored(file.path):
             continue
-        categories = touched.classify(file.path)
+        categories = rules.classify(file.path)  # cached by the rule pack since score_files asked
         weight = max((c.weight for c in categories), default=0.0)
         ranked.append((weight, file.lines, PrFile(file.path, file.additions, file.deletions,
                                                   tuple(c.name for c in categories))))
