@@ -121,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     actions.mask_known_secrets()
     # SIGTERM (a cancelled CI job) cleans up like Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # A shell that starts us in the background (`cmd &`, nohup, some CI runners) ignores SIGINT for
+    # its children; Ctrl-C and `kill -INT` must still clean up and exit 130.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return handler(args, ctx)
     except KeyboardInterrupt:
@@ -138,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def run() -> None:
