@@ -53,8 +53,7 @@ class Context:
     @property
     def config(self) -> Config:
         if self._config is None:
-            repo_root = _repo_root(self.repo_path)
-            self.config_path = find_config(repo_root, str(self.config_path) if self.config_path else None)
+            self.config_path = find_config(repo_root(self.repo_path), str(self.config_path) if self.config_path else None)
             self._config = load_config(self.config_path)
         return self._config
 
@@ -70,13 +69,24 @@ class Context:
                 actions.set_output("report-path", str(Path(self.output).resolve()))
 
 
-def _repo_root(path: Path) -> Path:
+def repo_root(path: Path) -> Path:
     """The top of the work tree containing `path` (or `path` itself outside git)."""
     current = path.resolve()
     for candidate in (current, *current.parents):
         if (candidate / ".git").exists():
             return candidate
     return current
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts such as --top, --repeat and --limit: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -133,7 +133,7 @@ def test_output_file_and_config_overrides(release: tuple[Path, dict[str, str]], 
         (["--base", "v2", "--head", "v1"], "base 'v2' is not an ancestor of head 'v1'"),
         (["--base", "v2", "--head", "v2"], "the range is empty"),
         (["--base", "v1", "--head", "v2", "--error-log", "/nonexistent/prod.log"], "cannot read error log"),
-        (["--base", "v1", "--head", "v2", "--top", "0"], "expected 1 or more"),
+        (["--base", "v1", "--head", "v2", "--top", "0"], "must be at least 1"),
     ],
     ids=["unknown-ref", "not-ancestor", "empty-range", "unreadable-log", "bad-top"],
 )

@@ -60,7 +60,8 @@ def run_dora(store_file: str | Path, *, since: datetime, until: datetime, servic
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> int:
-    from bisect_runner.commands.events import git_repo_or_none, repo_root
+    from bisect_runner.cli import repo_root
+    from bisect_runner.commands.events import git_repo_or_none
     from bisect_runner.errors import UserError
     from bisect_runner.events.model import parse_since, parse_time, utcnow
     from bisect_runner.events.store import store_path

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bisect_runner.cli import EXIT_FAILED, EXIT_OK, Context, add_subcommand
+from bisect_runner.cli import EXIT_FAILED, EXIT_OK, Context, add_subcommand, positive_int, repo_root
 
 if TYPE_CHECKING:
     from bisect_runner.events.model import Event
@@ -91,27 +91,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--status", action="append", default=[], help="only this status (repeatable)")
     listing.add_argument("--since", help="from (a duration back from now like 2h, or a time)")
     listing.add_argument("--until", help="to (a duration back from now, or a time; default now)")
-    listing.add_argument("--limit", type=_positive_int, default=50, help="at most N events (default 50)")
+    listing.add_argument("--limit", type=positive_int, default=50, help="at most N events (default 50)")
     listing.add_argument("--store", metavar="PATH", help="the SQLite event store")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def repo_root(path: Path) -> Path:
-    """The top of the git work tree containing `path` (or `path` itself outside git)."""
-    current = path.resolve()
-    for candidate in (current, *current.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return current
 
 
 def git_repo_or_none(path: Path) -> Any:

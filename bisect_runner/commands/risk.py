@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bisect_runner.cli import EXIT_OK, Context, add_subcommand
+from bisect_runner.cli import EXIT_OK, Context, add_subcommand, positive_int
 
 DESCRIPTION = """\
 Rank every first-parent commit of --base..--head (one per merged PR, squash commit or direct
@@ -24,16 +24,6 @@ In GitHub Actions the step output risk-level is the top item's level (low for an
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
-
-
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     sub = add_subcommand(subparsers, common, "risk", "rank the commits of a release by risk", handle,
                          description=DESCRIPTION)
@@ -41,7 +31,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     sub.add_argument("--head", required=True, metavar="REF", help="the new release (e.g. v2.46.0)")
     sub.add_argument("--error-log", action="append", default=[], metavar="FILE", type=Path,
                      help="a log or stack trace from production (repeatable)")
-    sub.add_argument("--top", type=_positive, metavar="N", help="items shown in text/md (default risk.top)")
+    sub.add_argument("--top", type=positive_int, metavar="N", help="items shown in text/md (default risk.top)")
     sub.add_argument("--github", metavar="OWNER/REPO",
                      help="fill each item's PR, title, author and labels from GitHub (token from GITHUB_TOKEN, "
                           "API root from GITHUB_API_URL); without it risk reads git only")

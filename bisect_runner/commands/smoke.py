@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bisect_runner.cli import EXIT_FAILED, EXIT_OK, Context, add_subcommand
+from bisect_runner.cli import EXIT_FAILED, EXIT_OK, Context, add_subcommand, positive_int
 
 DESCRIPTION = """\
 Run every check of a smoke spec (YAML) against a base URL, --repeat N times.
@@ -35,19 +35,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                          description=DESCRIPTION)
     sub.add_argument("spec", metavar="FILE", help="smoke spec (YAML)")
     sub.add_argument("--base-url", metavar="URL", help="URL to test (default: the spec's base_url)")
-    sub.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
+    sub.add_argument("--repeat", type=positive_int, default=1, metavar="N",
                      help="run the whole spec N times; passes only when every run passes (default 1)")
     sub.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (one testcase per check per run)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> int:

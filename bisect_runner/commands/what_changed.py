@@ -58,7 +58,8 @@ def run_what_changed(store_file: str | Path, *, at: datetime, window: timedelta,
 
 
 def handle(args: argparse.Namespace, ctx: Context) -> int:
-    from bisect_runner.commands.events import git_repo_or_none, repo_root
+    from bisect_runner.cli import repo_root
+    from bisect_runner.commands.events import git_repo_or_none
     from bisect_runner.events.model import parse_duration, parse_time
     from bisect_runner.events.store import store_path
 
