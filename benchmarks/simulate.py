@@ -54,7 +54,7 @@ def run_trial(kind: str, service: Service, slots: int = 1, options: StrategyOpti
               max_rounds: int = 500) -> Trial:
     """Drive a strategy against the service like the runner does (deploy = a position not on a slot)."""
     options = options or StrategyOptions()
-    strategy = make_strategy(kind, service.n, options)  # type: ignore[arg-type]
+    strategy = make_strategy(kind, service.n, options)
     on_slots: list[int] = []
     deploys = rounds = runs = 0
     for _ in range(max_rounds):

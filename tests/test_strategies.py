@@ -8,8 +8,7 @@ import random
 import pytest
 
 from benchmarks.simulate import Service, run_trial
-from bisect_runner.bisect.model import EndpointMismatch, Observation, StrategyOptions
-from bisect_runner.bisect.stats import mann_whitney_u, median
+from bisect_runner.bisect.model import EndpointMismatch, Observation, Probe, StrategyOptions
 from bisect_runner.bisect.strategies import make_strategy, quantile_positions
 
 
@@ -50,7 +49,7 @@ def test_only_skipped_commits_between_good_and_bad_is_ambiguous() -> None:
             strategy.record(service.observe(probe.position, probe.runs))
     verdict = strategy.verdict()
     assert verdict is not None and verdict.status == "ambiguous"
-    assert verdict.candidates == (4, 5)
+    assert verdict.candidates == (4, 5) and "skipped" in verdict.note
 
 
 @pytest.mark.parametrize(("position", "failures", "expected"), [(0, 1, "good"), (8, 0, "bad")],
@@ -127,10 +126,96 @@ def test_latency_bad_endpoint_not_slower_is_a_mismatch() -> None:
         strategy.record(Observation(4, runs=15, latencies_ms=tuple(100 + rng.random() for _ in range(15))))
 
 
-def test_mann_whitney_matches_reference_values() -> None:
-    # Reference p-values from scipy.stats.mannwhitneyu(method="asymptotic").
-    assert mann_whitney_u([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx((0.0, 0.012185780355344813))
-    assert mann_whitney_u([19, 22, 16, 29, 24], [20, 11, 17, 12]) == pytest.approx((17.0, 0.11134688653314041))
-    assert mann_whitney_u([1, 1, 2, 2, 3], [2, 3, 3, 4, 4, 5]) == pytest.approx((3.0, 0.031633423039876964))
-    assert mann_whitney_u([5, 5, 5], [5, 5, 5])[1] == 1.0
-    assert median([3, 1, 2]) == 2 and median([4, 1, 2, 3]) == 2.5
+@pytest.mark.parametrize(("budget", "culprit", "expected"), [
+    (2, 40, tuple(range(1, 65))),  # the endpoints used it all: nothing narrowed
+    (3, 40, tuple(range(33, 65))),  # one probe (32, good) narrowed to the upper half
+    (4, 40, tuple(range(33, 49))),  # 32 good, 48 bad
+], ids=["endpoints-only", "one-probe", "two-probes"])
+def test_deterministic_budget_ends_ambiguous_with_the_remaining_range(budget: int, culprit: int,
+                                                                      expected: tuple[int, ...]) -> None:
+    trial_strategy = make_strategy("deterministic", 64, StrategyOptions(max_deploys=budget))
+    service = Service(64, culprit)
+    asked = 0
+    while trial_strategy.verdict() is None:
+        probes = trial_strategy.next_probes(1)
+        assert probes, "no probes and no verdict"
+        asked += len(probes)
+        for probe in probes:
+            trial_strategy.record(service.observe(probe.position, probe.runs))
+    verdict = trial_strategy.verdict()
+    assert verdict is not None and verdict.status == "ambiguous" and verdict.candidates == expected
+    assert "--max-deploys" in verdict.note
+    assert asked == budget and trial_strategy.next_probes(1) == []
+
+
+def test_budget_caps_a_round_of_k_probes() -> None:
+    strategy = make_strategy("deterministic", 64, StrategyOptions(max_deploys=4))
+    for probe in strategy.next_probes(2):
+        strategy.record(Observation(probe.position, runs=1, failures=int(probe.position == 64)))
+    assert len(strategy.next_probes(7)) == 2  # 2 deploys left of 4
+    probes = strategy.next_probes(7, frozenset({8, 16, 24}))  # deployed commits cost no deploy
+    assert [p.position for p in probes] == [8, 16, 24, 32, 40]
+
+
+def test_budget_is_rebuilt_by_replay() -> None:
+    seen = [Observation(0, runs=1), Observation(64, runs=1, failures=1), Observation(32, runs=1)]
+    strategy = make_strategy("deterministic", 64, StrategyOptions(max_deploys=3))
+    for observation in seen:
+        strategy.record(observation)
+    verdict = strategy.verdict()
+    assert verdict is not None and verdict.candidates == tuple(range(33, 65))
+
+
+def test_flaky_budget_ends_ambiguous_with_most_likely_candidates() -> None:
+    rng = random.Random(3)
+    trial = run_trial("flaky", Service(256, 100, flake=0.05, fail_bad=0.5, rng=rng),
+                      options=StrategyOptions(max_deploys=5))
+    assert trial.status == "ambiguous" and trial.deploys <= 5
+
+
+@pytest.mark.parametrize(("kind", "scenario"), [
+    ("deterministic", dict(skip=frozenset({30, 31}))),
+    ("flaky", dict(flake=0.05, fail_bad=0.5)),
+    ("latency", dict(base_ms=100.0, slow_ms=130.0)),
+], ids=["deterministic-with-skips", "flaky", "latency"])
+def test_resume_by_replay_gives_the_same_search(kind: str, scenario: dict[str, object]) -> None:
+    """Record a prefix of the observations, replay them into a fresh strategy: the same next probes
+    and, run to the end on the same random stream, the same verdict."""
+    def fresh() -> tuple[object, Service]:
+        return make_strategy(kind, 64, StrategyOptions()), Service(64, 33, rng=random.Random(7), **scenario)  # type: ignore[arg-type]
+
+    strategy, service = fresh()
+    seen: list[Observation] = []
+    for _ in range(4):
+        for probe in strategy.next_probes(2):  # type: ignore[attr-defined]
+            observation = service.observe(probe.position, probe.runs, latency=kind == "latency")
+            seen.append(observation)
+            strategy.record(observation)  # type: ignore[attr-defined]
+    replayed = make_strategy(kind, 64, StrategyOptions())
+    judgements = [replayed.record(o) for o in seen]
+    assert all(j.verdict in ("good", "bad", "skip", "same", "different", "undecided") for j in judgements)
+    assert replayed.next_probes(2) == strategy.next_probes(2)  # type: ignore[attr-defined]
+    assert replayed.verdict() == strategy.verdict()  # type: ignore[attr-defined]
+
+
+def test_latency_grey_zone_asks_for_more_samples_on_the_deployed_commit_then_decides() -> None:
+    options = StrategyOptions(latency_samples=15, latency_extra_samples=10, latency_max_samples=25)
+    strategy = make_strategy("latency", 8, options)
+    base = [100.0 + i for i in range(15)]
+    assert strategy.record(Observation(0, runs=15, latencies_ms=tuple(base))).verdict == "good"
+    assert strategy.record(Observation(8, runs=15, latencies_ms=tuple(v + 40 for v in base))).verdict == "different"
+    middle = strategy.next_probes(1, frozenset({8}))
+    assert [p.position for p in middle] == [4]
+    step = strategy.record(Observation(4, runs=15, latencies_ms=tuple(v + 3 for v in base)))  # p ~ 0.1
+    assert step.verdict == "undecided" and step.p_value is not None and 0.01 < step.p_value < 0.2
+    assert step.median_ms == 110.0
+    used = strategy.deploys_used  # type: ignore[attr-defined]
+    assert strategy.next_probes(1, frozenset({4})) == [Probe(4, 10)]
+    step = strategy.record(Observation(4, runs=10, latencies_ms=tuple(103.0 + i for i in range(10))))
+    assert step.verdict in ("same", "different") and strategy.deploys_used == used  # type: ignore[attr-defined]
+
+
+def test_latency_skipped_candidate_is_routed_to_a_neighbour() -> None:
+    rng = random.Random(2)
+    trial = run_trial("latency", Service(32, 20, base_ms=100, slow_ms=150, skip=frozenset({16}), rng=rng))
+    assert (trial.status, trial.culprit) == ("found", 20)

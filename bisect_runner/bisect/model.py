@@ -45,6 +45,7 @@ class Verdict:
     culprit: int | None  # position of the first bad commit when found
     candidates: tuple[int, ...] = ()  # positions that may hold the culprit (ambiguous)
     confidence: float = 1.0
+    note: str = ""  # why an ambiguous search stopped (deploy budget, skipped commits), for the report
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,12 @@ model.py). A strategy's state is a function of the observations recorded into it
 resumed bisect rebuilds it by recording the saved observations again.
 
 Deploy accounting: a probe at a position that is not in `deployed` costs one deploy; the strategy
-counts those it asked for in `deploys_requested` (the runner counts the deploys it really made).
+counts those it asked for in `deploys_requested` and the rounds it planned in `rounds` (both
+counted by next_probes, so not rebuilt by a replay: the runner counts the deploys and rounds it
+really made, and those are the numbers to report). The --max-deploys budget
+(StrategyOptions.max_deploys) is judged on `deploys_used`, which is rebuilt from the observations
+alone: the deterministic and latency searches deploy once per new position (and again after a skip),
+the flaky search at least once per distinct position.
 
 - deterministic: verify the endpoints, then K-ary search (K = slots) over the remaining range.
 - flaky: noisy Bayesian search after Henderson et al., "Flake Aware Culprit Finding" (ICST 2023).
@@ -29,6 +34,7 @@ from bisect_runner.bisect.model import (
 )
 from bisect_runner.bisect.stats import mann_whitney_u, median
 
+BUDGET_NOTE = "the deploy budget (--max-deploys) ran out before the search finished"
 ENDPOINT_ATTEMPTS = 3  # an endpoint that cannot be deployed this often ends the search
 
 
@@ -68,6 +74,7 @@ class _RangeSearch:
         self.endpoint_skips = {0: 0, n: 0}
         self.deploys_requested = 0
         self.rounds = 0
+        self.deploys_used = 0  # from the observations: a first look at a position, or a retry after a skip
 
     # the range --------------------------------------------------------------------------------
     def bounds(self) -> tuple[int, int]:
@@ -97,6 +104,7 @@ class _RangeSearch:
         return picks[:slots]
 
     def _count(self, probes: list[Probe], deployed: frozenset[int]) -> list[Probe]:
+        probes = _within_budget(probes, deployed, self.options.max_deploys, self.deploys_used)
         if probes:
             self.rounds += 1
             self.deploys_requested += sum(1 for p in probes if p.position not in deployed)
@@ -106,22 +114,53 @@ class _RangeSearch:
     def verdict(self) -> Verdict | None:
         for endpoint in (0, self.n):
             if self.endpoint_skips.get(endpoint, 0) >= ENDPOINT_ATTEMPTS and self.state.get(endpoint) == "skip":
-                return Verdict("ambiguous", None, tuple(range(1, self.n + 1)), 0.0)
+                return Verdict("ambiguous", None, tuple(range(1, self.n + 1)), 0.0,
+                               "an endpoint could not be deployed or tested")
+        budget_spent = self.options.max_deploys is not None and self.deploys_used >= self.options.max_deploys
         if not self.endpoints_verified():
+            if budget_spent and not self._awaiting_samples():
+                return Verdict("ambiguous", None, tuple(range(1, self.n + 1)), 0.0, BUDGET_NOTE)
             return None
         if self.open_positions():
+            if budget_spent and not self._awaiting_samples():
+                lo, hi = self.bounds()  # the culprit is somewhere after the last good, up to the first bad
+                return Verdict("ambiguous", None, tuple(range(lo + 1, hi + 1)), 1.0 / (hi - lo), BUDGET_NOTE)
             return None
         lo, hi = self.bounds()
         if hi - lo == 1:
             return Verdict("found", hi, (hi,), 1.0)
         skipped = tuple(p for p in range(lo + 1, hi + 1) if self.state.get(p) == "skip") + (hi,)
-        return Verdict("ambiguous", None, tuple(sorted(set(skipped))), 1.0 / len(set(skipped)))
+        return Verdict("ambiguous", None, tuple(sorted(set(skipped))), 1.0 / len(set(skipped)),
+                       "only skipped commits separate the last good commit from the first bad one")
+
+    def _awaiting_samples(self) -> bool:
+        """A commit still deployed that waits for more samples (latency) costs no deploy."""
+        return False
+
+    def _count_deploy(self, position: int) -> None:
+        if position not in self.state or self.state[position] == "skip":
+            self.deploys_used += 1
 
     def _endpoint_check(self, position: int, verdict: str, detail: str) -> None:
         if position == 0 and verdict == "bad":
             raise EndpointMismatch(0, "good", detail)
         if position == self.n and verdict == "good":
             raise EndpointMismatch(self.n, "bad", detail)
+
+
+def _within_budget(probes: list[Probe], deployed: frozenset[int], budget: int | None, used: int) -> list[Probe]:
+    """Drop the probes that would deploy past --max-deploys (a deployed commit costs nothing)."""
+    if budget is None:
+        return probes
+    left = budget - used
+    kept: list[Probe] = []
+    for probe in probes:
+        if probe.position in deployed:
+            kept.append(probe)
+        elif left > 0:
+            kept.append(probe)
+            left -= 1
+    return kept
 
 
 def _nearest(target: int, candidates: set[int]) -> int | None:
@@ -143,6 +182,7 @@ class DeterministicSearch(_RangeSearch):
 
     def record(self, observation: Observation) -> StepJudgement:
         position = observation.position
+        self._count_deploy(position)
         if observation.skipped or observation.runs == 0:
             if position in self.endpoint_skips:
                 self.endpoint_skips[position] += 1
@@ -177,10 +217,16 @@ class LatencySearch(_RangeSearch):
                 probes.append(Probe(position, opts.latency_samples))
             if not probes and self.endpoints_verified():
                 probes = [Probe(p, opts.latency_samples) for p in self._pick(max(1, slots))]
-        return self._count(probes[:max(1, slots)], deployed)
+        # More samples of a commit under judgement cost no deploy: it is still on its slot.
+        return self._count(probes[:max(1, slots)], deployed | frozenset(self.pending))
+
+    def _awaiting_samples(self) -> bool:
+        return bool(self.pending)
 
     def record(self, observation: Observation) -> StepJudgement:
         position = observation.position
+        if position not in self.samples or not self.samples[position]:
+            self._count_deploy(position)
         if observation.skipped or not observation.latencies_ms:
             if position in self.endpoint_skips:
                 self.endpoint_skips[position] += 1
@@ -239,6 +285,12 @@ class FlakyBayesianSearch:
     crosses the K quantiles (0.5 with one slot), preferring more runs on a commit that is still
     deployed when that buys as much information per cost. The search stops when one hypothesis
     reaches the confidence, after confirming the culprit and its parent with repeated runs.
+
+    Endpoints that do not differ: a bad commit that passes every one of its endpoint runs raises
+    EndpointMismatch (the premise is wrong; the user must pick another bad ref), as does a good
+    commit failing more than half of its runs. A bad commit that fails, but no more often than the
+    good one, is not an error: the search goes on and reports `no-culprit` when that hypothesis
+    reaches the confidence (the failures are flakes found on both sides).
     """
 
     PRIOR_NO_CULPRIT = 0.05
@@ -344,7 +396,7 @@ class FlakyBayesianSearch:
                         probes.append(Probe(position, self.confirm_runs() - self.runs.get(position, 0)))
             if not probes:
                 probes = self._quantile_probes(slots, deployed, repeats)
-        probes = probes[:slots]
+        probes = _within_budget(probes[:slots], deployed, self.options.max_deploys, self.deploys_used)
         if probes:
             self.rounds += 1
             self.deploys_requested += sum(1 for p in probes if p.position not in deployed)
@@ -379,6 +431,13 @@ class FlakyBayesianSearch:
                 probes.append(Probe(target, repeats))
         return probes
 
+    @property
+    def deploys_used(self) -> int:
+        """Deploys spent, for the budget: those asked for, and at least one per position observed
+        (the only count a replay can rebuild)."""
+        observed = {p for p in self.runs} | {p for p in self.skips}
+        return max(self.deploys_requested, len(observed))
+
     def _leader(self) -> tuple[int, float]:
         post = self.posterior()
         leader = max(range(1, self.n + 2), key=lambda c: post[c])
@@ -405,7 +464,8 @@ class FlakyBayesianSearch:
     def verdict(self) -> Verdict | None:
         for endpoint in (0, self.n):
             if self.skips.get(endpoint, 0) >= ENDPOINT_ATTEMPTS and not self.runs.get(endpoint):
-                return Verdict("ambiguous", None, tuple(range(1, self.n + 1)), 0.0)
+                return Verdict("ambiguous", None, tuple(range(1, self.n + 1)), 0.0,
+                               "an endpoint could not be deployed or tested")
         if self.runs.get(0, 0) < self.endpoint_runs() or self.runs.get(self.n, 0) < self.endpoint_runs():
             return None
         leader, confidence = self._leader()
@@ -415,13 +475,14 @@ class FlakyBayesianSearch:
                 return Verdict("no-culprit", None, (), confidence)
             return Verdict("found", leader, (leader,), confidence)
         budget = self.options.max_deploys
-        if (budget is not None and self.deploys_requested >= budget) or self.rounds > 80 + 24 * math.ceil(
+        if (budget is not None and self.deploys_used >= budget) or self.observations > 80 + 24 * math.ceil(
                 math.log2(self.n + 1)):
-            return self._ambiguous()
+            return self._ambiguous(BUDGET_NOTE if budget is not None and self.deploys_used >= budget
+                                   else "the search made no progress after many smoke runs")
         # Every untested position skipped and nothing left to learn: ambiguous.
         if all(self.skips.get(p, 0) >= ENDPOINT_ATTEMPTS for p in range(1, self.n)
                if not self.runs.get(p)) and self._stuck():
-            return self._ambiguous()
+            return self._ambiguous("every untested commit was skipped")
         return None
 
     def _stuck(self) -> bool:
@@ -429,7 +490,7 @@ class FlakyBayesianSearch:
         return leader <= self.n and self.runs.get(leader, 0) >= 6 * max(1, self.options.repeats) and \
             self.runs.get(leader - 1, 0) >= 6 * max(1, self.options.repeats)
 
-    def _ambiguous(self) -> Verdict:
+    def _ambiguous(self, note: str) -> Verdict:
         post = self.posterior()
         order = sorted(range(1, self.n + 1), key=lambda c: -post[c])
         chosen: list[int] = []
@@ -439,7 +500,7 @@ class FlakyBayesianSearch:
             mass += post[c]
             if mass >= 0.9:
                 break
-        return Verdict("ambiguous", None, tuple(sorted(chosen)), post[order[0]])
+        return Verdict("ambiguous", None, tuple(sorted(chosen)), post[order[0]], note)
 
 
 def _beta_shifted(failures: int, runs: int, prior: tuple[float, float], sds: float) -> float:
