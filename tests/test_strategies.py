@@ -20,14 +20,17 @@ def test_deterministic_finds_every_culprit_within_log2_plus_2(n: int) -> None:
         assert trial.deploys <= math.ceil(math.log2(n)) + 2 if n > 1 else trial.deploys <= 2
 
 
-@pytest.mark.parametrize(("n", "slots"), [(64, 1), (64, 3), (256, 3), (1024, 7)], ids=lambda v: str(v))
-def test_deterministic_rounds_within_log_k_plus_1(n: int, slots: int) -> None:
-    bound = math.ceil(math.log(n) / math.log(slots + 1)) + 1
-    for seed in range(30):
-        culprit = random.Random(seed).randint(1, n)
+@pytest.mark.parametrize(("n", "slots"), [(n, k) for n in (2, 7, 17, 64, 100) for k in (1, 2, 3, 7)]
+                         + [(256, 3), (1024, 7), (1000, 1)], ids=lambda v: str(v))
+def test_deterministic_rounds_within_log_k_plus_1_plus_the_endpoint_rounds(n: int, slots: int) -> None:
+    """K slots: ceil(log_(K+1) N) search rounds, plus one endpoint round (two with one slot)."""
+    bound = math.ceil(round(math.log(n) / math.log(slots + 1), 9)) + math.ceil(2 / slots)
+    culprits = range(1, n + 1) if n <= 100 else [random.Random(seed).randint(1, n) for seed in range(30)]
+    for culprit in culprits:
         trial = run_trial("deterministic", Service(n, culprit), slots=slots)
-        assert trial.culprit == culprit
-        assert trial.rounds <= bound + 1, (culprit, trial)
+        assert (trial.status, trial.culprit) == ("found", culprit)
+        assert trial.rounds <= bound, (culprit, trial)
+        assert trial.deploys <= slots * trial.rounds
 
 
 def test_quantile_positions_split_the_range() -> None:
@@ -96,7 +99,7 @@ def test_flaky_reports_no_culprit_when_bad_only_flakes_like_good() -> None:
     strategy = make_strategy("flaky", 8, StrategyOptions())
     with pytest.raises(EndpointMismatch):
         strategy.record(Observation(0, runs=9, failures=0))
-        strategy.record(Observation(8, runs=9, failures=0))
+        strategy.record(Observation(8, runs=27, failures=0))
 
 
 def test_latency_search_finds_a_30_percent_regression() -> None:
@@ -219,3 +222,22 @@ def test_latency_skipped_candidate_is_routed_to_a_neighbour() -> None:
     rng = random.Random(2)
     trial = run_trial("latency", Service(32, 20, base_ms=100, slow_ms=150, skip=frozenset({16}), rng=rng))
     assert (trial.status, trial.culprit) == ("found", 20)
+
+
+def test_flaky_without_a_culprit_never_names_one() -> None:
+    """Good and bad commits fail alike (20% flakes everywhere): the search says no-culprit or
+    ambiguous, and never blames a commit."""
+    statuses = []
+    for seed in range(12):
+        trial = run_trial("flaky", Service(16, None, flake=0.2, rng=random.Random(seed)))
+        statuses.append(trial.status)
+    assert "found" not in statuses and "no-culprit" in statuses, statuses
+
+
+def test_flaky_bad_endpoint_that_rarely_fails_gets_more_runs_before_the_search() -> None:
+    strategy = make_strategy("flaky", 64, StrategyOptions())
+    strategy.record(Observation(0, runs=9, failures=0))
+    strategy.record(Observation(64, runs=9, failures=2))  # 22%: too close to a 10% flake to search yet
+    assert strategy.next_probes(1, frozenset({64})) == [Probe(64, 9)]
+    strategy.record(Observation(64, runs=9, failures=9))  # 11 of 18: clearly bad, search on
+    assert [p.position for p in strategy.next_probes(1, frozenset({64}))] not in ([0], [64])

@@ -286,7 +286,8 @@ class FlakyBayesianSearch:
     deployed when that buys as much information per cost. The search stops when one hypothesis
     reaches the confidence, after confirming the culprit and its parent with repeated runs.
 
-    Endpoints that do not differ: a bad commit that passes every one of its endpoint runs raises
+    Endpoints that do not differ: a bad commit that passes every one of its endpoint runs (three
+    times endpoint_runs(), taken on the still-deployed commit) raises
     EndpointMismatch (the premise is wrong; the user must pick another bad ref), as does a good
     commit failing more than half of its runs. A bad commit that fails, but no more often than the
     good one, is not an error: the search goes on and reports `no-culprit` when that hypothesis
@@ -328,6 +329,25 @@ class FlakyBayesianSearch:
 
     def endpoint_runs(self) -> int:
         return 3 * max(1, self.options.repeats)
+
+    MIN_GAP = 0.2  # cautious failure rates of bad and good commits at least this far apart
+    MAX_ENDPOINT_FACTOR = 6  # ... or this many times endpoint_runs() on the bad commit
+
+    def endpoint_target(self, position: int) -> int:
+        """Runs wanted at an endpoint before searching. The bad commit, which stays deployed after
+        the endpoint round, gets more runs (no deploy) while its failure rate is too uncertain to
+        tell bad from flaky: a bad commit seen failing 2 of 9 times would otherwise leave every later
+        run nearly worthless, and the search would stall."""
+        base = self.endpoint_runs()
+        runs = self.runs.get(position, 0)
+        if position != self.n or runs < base:
+            return base
+        flake, fail_bad = self.rates()
+        if fail_bad - flake >= self.MIN_GAP or runs >= self.MAX_ENDPOINT_FACTOR * base:
+            return runs
+        if self.failures.get(self.n, 0) == 0 and runs >= 3 * base:
+            return runs  # record() has raised EndpointMismatch: it never fails
+        return runs + base
 
     def posterior(self) -> list[float]:
         """P(culprit = c) for c in 0..N+1, where index 0 is unused and N+1 means no culprit."""
@@ -385,8 +405,8 @@ class FlakyBayesianSearch:
         slots = max(1, slots)
         probes: list[Probe] = []
         for endpoint in (0, self.n):
-            if self.runs.get(endpoint, 0) < self.endpoint_runs():
-                probes.append(Probe(endpoint, self.endpoint_runs() - self.runs.get(endpoint, 0)))
+            if self.runs.get(endpoint, 0) < self.endpoint_target(endpoint):
+                probes.append(Probe(endpoint, self.endpoint_target(endpoint) - self.runs.get(endpoint, 0)))
         if not probes:
             leader, confidence = self._leader()
             if confidence >= self.options.confidence and leader <= self.n:
@@ -452,7 +472,7 @@ class FlakyBayesianSearch:
         self.runs[position] = self.runs.get(position, 0) + observation.runs
         self.failures[position] = self.failures.get(position, 0) + observation.failures
         self._posterior = None
-        if position == self.n and self.runs[self.n] >= self.endpoint_runs() and self.failures.get(self.n, 0) == 0:
+        if position == self.n and self.runs[self.n] >= 3 * self.endpoint_runs() and self.failures.get(self.n, 0) == 0:
             raise EndpointMismatch(self.n, "bad", f"0/{self.runs[self.n]} smoke runs failed on it")
         if position == 0 and self.runs[0] >= self.endpoint_runs() and self.failures[0] * 2 > self.runs[0]:
             raise EndpointMismatch(0, "good", f"{self.failures[0]}/{self.runs[0]} smoke runs failed on it")
@@ -466,7 +486,7 @@ class FlakyBayesianSearch:
             if self.skips.get(endpoint, 0) >= ENDPOINT_ATTEMPTS and not self.runs.get(endpoint):
                 return Verdict("ambiguous", None, tuple(range(1, self.n + 1)), 0.0,
                                "an endpoint could not be deployed or tested")
-        if self.runs.get(0, 0) < self.endpoint_runs() or self.runs.get(self.n, 0) < self.endpoint_runs():
+        if any(self.runs.get(p, 0) < self.endpoint_target(p) for p in (0, self.n)):
             return None
         leader, confidence = self._leader()
         confirmed = leader > self.n or all(self.runs.get(p, 0) >= self.confirm_runs() for p in (leader - 1, leader))
