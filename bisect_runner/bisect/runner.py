@@ -634,8 +634,8 @@ class BisectRun:
             report.culprit = None
             report.candidates = [phase.shas[p] for p in verdict.candidates]
             if verdict.status == "ambiguous":
-                report.notes.append("only skipped commits separate the last good from the first bad commit; "
-                                    "one of the candidates is the culprit")
+                report.notes.append(verdict.note or "only skipped commits separate the last good from the first "
+                                    "bad commit; one of the candidates is the culprit")
             elif verdict.status == "no-culprit":
                 report.notes.append(f"{self.options.bad_ref} did not fail reliably enough to blame a commit")
 
