@@ -177,7 +177,13 @@ class DeterministicSearch(_RangeSearch):
             return []
         endpoints = self._endpoint_probes()
         if endpoints:
-            return self._count([Probe(p, 1) for p in endpoints[:max(1, slots)]], deployed)
+            probes = [Probe(p, 1) for p in endpoints[:max(1, slots)]]
+            spare = slots - len(probes)
+            if spare > 0 and all(self.endpoint_skips.get(p, 0) == 0 for p in endpoints):
+                # Slots left over while the endpoints are checked search the range already, on the
+                # premise the check will confirm (if it does not, the bisect stops anyway).
+                probes += [Probe(p, 1) for p in self._pick(spare) if p not in endpoints]
+            return self._count(probes, deployed)
         return self._count([Probe(p, 1) for p in self._pick(max(1, slots))], deployed)
 
     def record(self, observation: Observation) -> StepJudgement:
