@@ -28,9 +28,11 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.localserver import base_url, local_server
 
 SPEC_PATH = Path(__file__).resolve().parent / "data" / "github-rest-subset.json"
 TOKEN = "ghs_FakeTokenForTests0123456789abcdef"
@@ -269,17 +271,13 @@ class FakeGitHub:
         self._run_threads: list[threading.Thread] = []
         self._git_cache: dict[tuple[str, ...], str] = {}
         self._diff_cache: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._server, self._thread = local_server(self._handler_class())
 
     # lifecycle -----------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.prefix}"
+        return base_url(self._server) + self.prefix
 
     def start(self) -> FakeGitHub:
         self._thread.start()

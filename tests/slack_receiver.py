@@ -22,8 +22,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.localserver import base_url, local_server
 
 TOKEN = "xoxb-1111-2222-TestSlackToken0123"
 WEBHOOK_PATH = "/services/T0TEST/B0TEST/WebhookSecret0123456789"
@@ -123,17 +125,13 @@ class SlackReceiver:
         self.faults: list[Fault] = []
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._server, self._thread = local_server(self._handler())
 
     # lifecycle ----------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return base_url(self._server)
 
     @property
     def api_url(self) -> str:
@@ -325,15 +323,11 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._server, self._thread = local_server(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.PATH}"
+        return base_url(self._server) + self.PATH
 
     def fail(self, status: int, *, times: int = 1, retry_after: str | None = None, delay_s: float = 0.0) -> None:
         with self._lock:
