@@ -3,11 +3,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.gitutil import GIT_ENV, TestRepo
+from tests.staging_app import StagingServers
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -22,6 +24,14 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
                 "GITHUB_ACTIONS", "GITHUB_EVENT_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY",
                 "GITHUB_REPOSITORY", "GITHUB_API_URL", "BISECT_RUNNER_STORE"):
         monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def staging(tmp_path: Path) -> Iterator[StagingServers]:
+    """Local staging slots: real HTTP processes on 127.0.0.1, stopped after the test."""
+    servers = StagingServers(tmp_path)
+    yield servers
+    servers.stop()
 
 
 @pytest.fixture

@@ -156,6 +156,8 @@ if __name__ == "__main__":
 
 APP = Path(__file__).resolve()
 DEPLOY_COMMAND = f"{sys.executable} {APP} deploy"
+OK: dict[str, Any] = {}  # behaviours for build_shop_repo
+BROKEN = {"checkout": "broken"}
 
 SMOKE_SPEC = """\
 base_url: ${STAGING_URL}

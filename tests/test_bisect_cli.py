@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 from tests.gitutil import GIT_ENV
-from tests.staging_app import DEPLOY_COMMAND, SMOKE_SPEC, StagingServers, build_shop_repo
-
-OK: dict[str, Any] = {}
-BROKEN = {"checkout": "broken"}
-
-
-@pytest.fixture
-def staging(tmp_path: Path) -> Iterator[StagingServers]:
-    servers = StagingServers(tmp_path)
-    yield servers
-    servers.stop()
+from tests.staging_app import BROKEN, DEPLOY_COMMAND, OK, SMOKE_SPEC, StagingServers, build_shop_repo
 
 
 @pytest.fixture

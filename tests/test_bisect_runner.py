@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,9 @@ from bisect_runner.bisect.slots import CommandDeployer, NoDeploy
 from bisect_runner.errors import UserError
 from bisect_runner.gitrepo import GitRepo
 from bisect_runner.smoke import RUNNER_VARIABLES, load_spec
-from tests.staging_app import DEPLOY_COMMAND, SMOKE_SPEC, StagingServers, build_shop_repo
+from tests.staging_app import BROKEN, DEPLOY_COMMAND, OK, SMOKE_SPEC, StagingServers, build_shop_repo
 
-OK: dict[str, Any] = {}
-BROKEN = {"checkout": "broken"}
 DEPLOY_FAILS = {"deploy": "fail"}
-
-
-@pytest.fixture
-def staging(tmp_path: Path) -> Iterator[StagingServers]:
-    servers = StagingServers(tmp_path)
-    yield servers
-    servers.stop()
 
 
 @pytest.fixture

@@ -200,13 +200,6 @@ def test_report_issue_must_be_a_number_or_new(value: str) -> None:
 # the bisect command through workflow_dispatch ---------------------------------------------------
 
 
-@pytest.fixture
-def staging(tmp_path: Path) -> Iterator[StagingServers]:
-    servers = StagingServers(tmp_path)
-    yield servers
-    servers.stop()
-
-
 def register_deploy_workflow(fake: FakeGitHub, repo: Path, slots: dict[str, str]) -> list[str]:
     """The workflow a team would have: deploy inputs.sha to inputs.slot (here: post the commit's
     app/behaviour.json to that slot's staging server, like tests/staging_app.py's deploy hook)."""
